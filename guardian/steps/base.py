@@ -1,0 +1,78 @@
+"""The step contract: every step is `run(ctx, params) -> StepResult`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from guardian.state import StateStore
+
+
+class StepParams(BaseModel):
+    """Base of every step's params: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class StepContext:
+    """What a step may see: the repo, the run, the state store and its input artifact dirs.
+
+    `out_dir` is a fresh temp dir; the runner renames it into the artifact store only after
+    the step returns, so a killed step leaves nothing half-written.
+    """
+
+    repo: Path
+    out_dir: Path
+    home: Path
+    run_id: str = "adhoc"
+    repo_name: str = ""
+    commit: str = ""
+    inputs: dict[str, Path] = field(default_factory=dict)
+    store: StateStore | None = None
+
+    def input(self, kind: str) -> Path:
+        """The artifact dir of the named input kind; a missing one is a wiring bug."""
+        from guardian.errors import StepError
+
+        try:
+            return self.inputs[kind]
+        except KeyError:
+            raise StepError(f"step input '{kind}' was not provided") from None
+
+
+@dataclass
+class StepResult:
+    """Files the step wrote (relative to out_dir) and a small metrics dict for reports."""
+
+    outputs: list[str]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+P = TypeVar("P", bound=StepParams)
+
+
+@dataclass(frozen=True)
+class StepSpec(Generic[P]):
+    """A registered step: its function, params model, the artifact kinds it reads and writes.
+
+    `version` is part of every cache key: bump it when the step's output format or logic
+    changes, so stale artifacts are not reused. `uses_repo` keys the step on the repo's HEAD
+    commit as well as on its inputs. `extra_key` adds material the params only point at (the
+    contents of a templates dir, say), so editing those files invalidates the cache too.
+    """
+
+    name: str
+    fn: Callable[[StepContext, P], StepResult]
+    params: type[P]
+    needs: tuple[str, ...]
+    provides: str
+    version: str = "1"
+    uses_repo: bool = False
+    optional_needs: tuple[str, ...] = ()
+    extra_key: Callable[[P], Any] | None = None

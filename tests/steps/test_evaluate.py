@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from guardian.errors import DataError, StepError
+from guardian.prompting import EncodedExample, encode_example
+from guardian.records import Sample, read_jsonl
+from guardian.steps import evaluate, train
+from guardian.steps.base import StepContext
+from tests.tinymodel import make_tiny_base, tiny_dataset
+
+FAST = {"learning_rate": 2e-2, "batch_size": 4, "warmup_ratio": 0.0, "dropout": 0.0}
+EVAL = evaluate.Params(em_items=3, max_new_tokens=12, batch_size=4)
+
+
+def _train(root: Path, base: Path, data: Path, name: str, steps: int) -> Path:
+    out = root / name
+    out.mkdir()
+    ctx = StepContext(repo=root, out_dir=out, home=root / "home", inputs={"dataset": data})
+    train.run(ctx, train.Params(base=str(base), max_steps=steps, **FAST))
+    return out
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("eval")
+    base = make_tiny_base(root / "base")
+    data = tiny_dataset(root / "data")
+    return {
+        "root": root,
+        "base": base,
+        "data": data,
+        "challenger": _train(root, base, data, "challenger", 20),
+        "champion": _train(root, base, data, "champion", 3),
+    }
+
+
+def _evaluate(
+    world: dict[str, Path], tmp_path: Path, baseline: Path | None = None, **inputs: Path
+) -> tuple[dict[str, Any], StepContext]:
+    wired = {"model": world["challenger"], "dataset": world["data"], **inputs}
+    if baseline is not None:
+        wired["baseline"] = baseline
+    out = tmp_path / "eval"
+    out.mkdir(parents=True)
+    ctx = StepContext(repo=tmp_path, out_dir=out, home=world["root"] / "home", inputs=wired)
+    result = evaluate.run(ctx, EVAL)
+    assert result.outputs == ["metrics.json", "items.jsonl"]
+    return result.metrics, ctx
+
+
+def test_params_and_spec() -> None:
+    with pytest.raises(ValidationError, match="split"):
+        evaluate.Params.model_validate({"split": "train"})
+    with pytest.raises(ValidationError, match="em_items"):
+        evaluate.Params(em_items=-1)
+    spec = evaluate.SPEC
+    assert spec.needs == ("model", "dataset") and spec.optional_needs == ("baseline",)
+    assert spec.provides == "metrics" and spec.params is evaluate.Params
+
+
+def test_trained_challenger_beats_untrained_base(world: dict[str, Path], tmp_path: Path) -> None:
+    metrics, ctx = _evaluate(world, tmp_path)
+    assert metrics["n"] == 8
+    assert metrics["challenger_perplexity"] < metrics["baseline_perplexity"] / 10
+    report = json.loads((ctx.out_dir / "metrics.json").read_text())
+    assert report["baseline_kind"] == "base" and report["split"] == "test"
+    assert report["baseline"]["model"] == f"base:{world['base']}"
+    assert report["challenger"]["model"] == "challenger"
+    for role in ("challenger", "baseline"):
+        summary = report[role]
+        assert set(summary) == {
+            "model", "dataset", "n", "perplexity", "exact_match", "mean_nll", "answer_tokens"
+        }  # fmt: skip
+        assert summary["perplexity"] == pytest.approx(math.exp(summary["mean_nll"]))
+        assert 0.0 <= summary["exact_match"] <= 1.0
+    items = [json.loads(x) for x in (ctx.out_dir / "items.jsonl").read_text().splitlines()]
+    assert [it["index"] for it in items] == list(range(8))
+    assert all(it["path"] == "guardian/core.py" for it in items)
+    with_em = [it for it in items if "challenger_em" in it]
+    assert len(with_em) == 3 and [it["index"] for it in with_em] == [0, 1, 2]
+    assert isinstance(with_em[0]["challenger_answer"], str) and with_em[0]["reference"]
+    assert sum(it["answer_tokens"] for it in items) == report["challenger"]["answer_tokens"]
+    weighted = sum(it["challenger_nll"] * it["answer_tokens"] for it in items)
+    assert weighted / report["challenger"]["answer_tokens"] == pytest.approx(
+        report["challenger"]["mean_nll"]
+    )
+
+
+def test_perplexity_is_over_answer_tokens_only(world: dict[str, Path], tmp_path: Path) -> None:
+    from peft import PeftModel
+
+    from guardian.models import load_model_and_tokenizer
+
+    metrics, ctx = _evaluate(world, tmp_path)
+    report = json.loads((ctx.out_dir / "metrics.json").read_text())
+    model, tok = load_model_and_tokenizer(world["base"])
+    model = PeftModel.from_pretrained(model, str(world["challenger"] / "adapter")).eval()
+    samples = list(read_jsonl(world["data"] / "test.jsonl", Sample))
+    masked = [encode_example(tok, s, EVAL.max_len) for s in samples]
+    unmasked = [
+        EncodedExample(ex.input_ids, list(ex.input_ids), 0, ex.full_len, ex.truncated)
+        for ex in masked
+    ]
+    pad = tok.pad_token_id
+    m = evaluate.answer_nll(model, masked, 3, pad)
+    u = evaluate.answer_nll(model, unmasked, 3, pad)
+    m_tokens = sum(n for _, n in m)
+    assert (
+        m_tokens == sum(ex.answer_tokens for ex in masked) == report["challenger"]["answer_tokens"]
+    )
+    assert sum(n for _, n in u) == sum(len(ex.input_ids) - 1 for ex in masked)
+    masked_ppl = math.exp(sum(s for s, _ in m) / m_tokens)
+    unmasked_ppl = math.exp(sum(s for s, _ in u) / sum(n for _, n in u))
+    assert masked_ppl == pytest.approx(metrics["challenger_perplexity"], rel=1e-4)
+    assert abs(math.log(masked_ppl) - math.log(unmasked_ppl)) > 0.5
+
+
+def test_champion_baseline(world: dict[str, Path], tmp_path: Path) -> None:
+    base_metrics, _ = _evaluate(world, tmp_path / "a")
+    metrics, ctx = _evaluate(world, tmp_path / "b", baseline=world["champion"])
+    report = json.loads((ctx.out_dir / "metrics.json").read_text())
+    assert report["baseline_kind"] == "champion" and report["baseline"]["model"] == "champion"
+    assert metrics["challenger_perplexity"] == pytest.approx(base_metrics["challenger_perplexity"])
+    assert (
+        metrics["challenger_perplexity"]
+        < metrics["baseline_perplexity"]
+        < base_metrics["baseline_perplexity"]
+    )
+    same, _ = _evaluate(world, tmp_path / "c", baseline=world["challenger"])
+    assert same["baseline_perplexity"] == pytest.approx(same["challenger_perplexity"], rel=1e-6)
+    assert same["baseline_exact_match"] == same["challenger_exact_match"]
+
+
+def test_empty_split_and_foreign_baseline(world: dict[str, Path], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(world["data"], data)
+    (data / "test.jsonl").write_text("")
+    with pytest.raises(DataError, match=r"test\.jsonl: test split is empty"):
+        _evaluate(world, tmp_path / "a", dataset=data)
+
+    foreign = tmp_path / "foreign"
+    shutil.copytree(world["champion"], foreign)
+    record = json.loads((foreign / "base.json").read_text())
+    record["fingerprint"] = "f" * 64
+    (foreign / "base.json").write_text(json.dumps(record))
+    with pytest.raises(StepError, match="not comparable"):
+        _evaluate(world, tmp_path / "b", baseline=foreign)
+
+
+@pytest.mark.slow
+def test_real_smollm2_end_to_end(tmp_path: Path) -> None:
+    from guardian.models import resolve_base
+
+    home = tmp_path / "home"
+    data = tiny_dataset(tmp_path / "data", n_train=8, n_val=2, n_test=4)
+    params = train.Params(max_steps=3, batch_size=2, max_len=128, checkpoint_every=0)
+
+    dry = tmp_path / "dry"
+    dry.mkdir()
+    ctx = StepContext(repo=tmp_path, out_dir=dry, home=home, inputs={"dataset": data})
+    assert train.run(ctx, params.model_copy(update={"dry_run": True})).metrics["steps"] == 3
+    assert not resolve_base("smollm2-135m", home, convert=False).ready
+
+    ref = resolve_base("smollm2-135m", home)
+    config = json.loads((ref.path / "config.json").read_text())
+    assert "quantization_config" not in config and config["vocab_size"] == 49152
+    assert (ref.path / "model.safetensors").is_file()
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    ctx = StepContext(repo=tmp_path, out_dir=model_dir, home=home, inputs={"dataset": data})
+    trained = train.run(ctx, params)
+    assert math.isfinite(trained.metrics["train_loss_last"])
+    assert (model_dir / "adapter" / "adapter_model.safetensors").is_file()
+
+    out = tmp_path / "eval"
+    out.mkdir()
+    inputs = {"model": model_dir, "dataset": data}
+    ctx = StepContext(repo=tmp_path, out_dir=out, home=home, inputs=inputs)
+    params_eval = evaluate.Params(em_items=2, max_new_tokens=8, batch_size=4)
+    metrics = evaluate.run(ctx, params_eval).metrics
+    assert metrics["n"] == 4
+    assert math.isfinite(metrics["challenger_perplexity"]) and metrics["challenger_perplexity"] > 1
+    assert math.isfinite(metrics["baseline_perplexity"]) and metrics["baseline_perplexity"] > 1
