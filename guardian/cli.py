@@ -215,7 +215,7 @@ def mine(
     from guardian.steps.mine import Params
 
     _setup(None)
-    params = Params(languages=language) if language else Params()
+    params = Params.model_validate({"languages": language} if language else {})
     tmp = _standalone("mine", params, {}, repo)
     try:
         _move(tmp / "chunks.jsonl", out_file)
@@ -239,7 +239,10 @@ def synthesize(
     _setup(None)
     if not chunks.is_file():
         raise DataError(f"{chunks}: file not found")
-    params = Params(seed=seed, **({"templates_dir": templates} if templates else {}))
+    raw: dict[str, Any] = {"seed": seed}
+    if templates:
+        raw["templates_dir"] = templates
+    params = Params.model_validate(raw)
     src = _tmp_input("chunks", chunks, "chunks.jsonl")
     try:
         tmp = _standalone("synthesize", params, {"chunks": src}, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import structlog
 
@@ -29,5 +30,6 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     for noisy in ("transformers", "peft", "urllib3", "git"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

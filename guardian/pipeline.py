@@ -73,6 +73,7 @@ def step_key(
     params: StepParams,
     input_digests: dict[str, str],
     repo_rev: str | None,
+    home: Path,
 ) -> str:
     """The cache key of a step: name, version, params, input digests, and HEAD commit if used."""
     return cache_key(
@@ -82,7 +83,7 @@ def step_key(
             "params": params.model_dump(mode="json"),
             "inputs": input_digests,
             "repo_rev": repo_rev if spec.uses_repo else None,
-            "extra": spec.extra_key(params) if spec.extra_key else None,
+            "extra": spec.extra_key(params, home) if spec.extra_key else None,
         }
     )
 
@@ -117,6 +118,28 @@ def model_skill(skills: SkillsFile, playbook: Playbook) -> str | None:
         if get_step(skills.skills[name].step).provides == "model":
             return name
     return None
+
+
+def _fingerprint(model_dir: Path) -> str | None:
+    try:
+        return str(json.loads((model_dir / "base.json").read_text())["fingerprint"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def comparable_champion(champion_dir: Path, challenger_dir: Path) -> bool:
+    """Whether the champion can be the baseline: on disk and trained on the same base model.
+
+    Perplexities on different bases (tokenizers) are not comparable, so after a base change
+    the challenger is judged against its own untrained base instead.
+    """
+    if not champion_dir.is_dir():
+        log.warning("champion_missing_on_disk", path=str(champion_dir))
+        return False
+    if _fingerprint(champion_dir) != _fingerprint(challenger_dir):
+        log.warning("champion_on_other_base", path=str(champion_dir))
+        return False
+    return True
 
 
 def head_commit(repo: Path) -> str:
@@ -206,12 +229,10 @@ class Pipeline:
                 champ = self.store.champion(repo_id, train_skill)
                 if champ and champ["artifact_key"] != produced["model"][2]:
                     champ_path = Path(champ["path"])
-                    if champ_path.is_dir():
+                    if comparable_champion(champ_path, produced["model"][0]):
                         inputs["baseline"] = champ_path
                         digests["baseline"] = dir_digest(champ_path)
-                    else:
-                        log.warning("champion_missing_on_disk", path=str(champ_path))
-            key = step_key(spec, params, digests, out.commit)
+            key = step_key(spec, params, digests, out.commit, self.home)
             step_row = self.store.start_step(out.run_id, position, skill_name, spec.name, key)
             t0 = time.time()
             if self.artifacts.exists(key):

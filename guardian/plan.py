@@ -10,7 +10,13 @@ from pydantic import BaseModel
 
 from guardian.artifacts import ArtifactStore, dir_digest
 from guardian.config import GuardianConfig
-from guardian.pipeline import head_commit, model_skill, resolve_params, step_key
+from guardian.pipeline import (
+    comparable_champion,
+    head_commit,
+    model_skill,
+    resolve_params,
+    step_key,
+)
 from guardian.skills import SkillsFile
 from guardian.state import StateStore
 from guardian.steps import get_step
@@ -105,9 +111,12 @@ def make_plan(
             digests = {kind: produced[kind][0] for kind in spec.needs}
             if "baseline" in spec.optional_needs and champ and "model" in produced:
                 champ_path = Path(champ["path"])
-                if champ["artifact_key"] != produced["model"][1] and champ_path.is_dir():
+                model_dir = artifacts.path(produced["model"][1])
+                if champ["artifact_key"] != produced["model"][1] and comparable_champion(
+                    champ_path, model_dir
+                ):
                     digests["baseline"] = dir_digest(champ_path)
-            key = step_key(spec, params, digests, commit)
+            key = step_key(spec, params, digests, commit, home)
         if key is not None and artifacts.exists(key):
             produced[spec.provides] = (artifacts.meta(key)["digest"], key)
             steps.append(PlannedStep(skill=skill_name, step=spec.name, key=key, action="reuse"))

@@ -24,6 +24,43 @@ def reports_dir(home: Path) -> Path:
     return home / "reports"
 
 
+def _examples(outcome: RunOutcome, limit: int = 3) -> list[dict[str, Any]]:
+    """A few evaluated test questions with the reference, challenger and baseline answers."""
+    eval_dir = next((s.path for s in outcome.steps if s.step == "evaluate" and s.path), None)
+    data_dir = None
+    for s in outcome.steps:
+        if s.step in {"synthesize", "validate"} and s.path:
+            data_dir = s.path
+    if eval_dir is None or data_dir is None:
+        return []
+    items_file, metrics_file = eval_dir / "items.jsonl", eval_dir / "metrics.json"
+    if not items_file.is_file() or not metrics_file.is_file():
+        return []
+    split = json.loads(metrics_file.read_text()).get("split", "test")
+    split_file = data_dir / f"{split}.jsonl"
+    if not split_file.is_file():
+        return []
+    questions = [json.loads(line) for line in split_file.read_text().splitlines() if line]
+    picked = []
+    for line in items_file.read_text().splitlines():
+        item = json.loads(line)
+        if "challenger_answer" not in item or item.get("index", -1) >= len(questions):
+            continue
+        sample = questions[item["index"]]
+        picked.append(
+            {
+                "question": sample.get("input", ""),
+                "reference": item.get("reference", sample.get("output", "")),
+                "challenger": item.get("challenger_answer"),
+                "baseline": item.get("baseline_answer"),
+                "question_type": item.get("question_type"),
+            }
+        )
+        if len(picked) >= limit:
+            break
+    return picked
+
+
 def build_report(outcome: RunOutcome) -> dict[str, Any]:
     """The report document for a run (also the source of the markdown view)."""
     steps = [
@@ -59,6 +96,7 @@ def build_report(outcome: RunOutcome) -> dict[str, Any]:
         "baseline": metrics.get("baseline"),
         "steps": steps,
         "all_cached": bool(steps) and all(s["cache"] == "hit" for s in steps),
+        "examples": _examples(outcome),
     }
 
 
@@ -66,6 +104,11 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "—" if value is None else str(value)
+
+
+def _quote(text: Any, limit: int = 300) -> str:
+    flat = " ".join(str(text or "").split())
+    return "`" + (flat if len(flat) <= limit else flat[: limit - 1] + "…").replace("`", "'") + "`"
 
 
 def render_markdown(rep: dict[str, Any]) -> str:
@@ -108,6 +151,8 @@ def render_markdown(rep: dict[str, Any]) -> str:
             if isinstance(old, int | float) and isinstance(new, int | float) and metric != "n":
                 if metric == "answer_tokens":
                     better = ""
+                elif new == old:
+                    better = "same"
                 elif lower_is_better(metric):
                     better = "yes" if new < old else "no"
                 else:
@@ -128,6 +173,30 @@ def render_markdown(rep: dict[str, Any]) -> str:
             )
         if rep.get("all_cached"):
             lines += ["", "Every step was a cache hit: nothing changed since the last run."]
+    train = next((s for s in rep["steps"] if s["step"] == "train"), None)
+    if train and train["metrics"].get("train_loss_first") is not None:
+        m = train["metrics"]
+        lines += [
+            "",
+            "## Training",
+            "",
+            f"- {m.get('steps')} steps on {m.get('n_train')} samples; loss "
+            f"{_num(m.get('train_loss_first'))} → {_num(m.get('train_loss_last'))}, "
+            f"validation loss {_num(m.get('val_loss'))}",
+        ]
+        if m.get("resumed_from"):
+            lines.append(f"- resumed from checkpoint at step {m['resumed_from']}")
+    if rep.get("examples"):
+        lines += ["", "## Examples (greedy answers on the test split)", ""]
+        for ex in rep["examples"]:
+            lines += [
+                f"**Q** ({ex.get('question_type') or 'sample'}): {_quote(ex['question'])}",
+                "",
+                f"- reference: {_quote(ex['reference'])}",
+                f"- challenger: {_quote(ex['challenger'])}",
+                f"- {rep.get('baseline_kind') or 'baseline'}: {_quote(ex['baseline'])}",
+                "",
+            ]
     if rep.get("promoted_path"):
         lines += ["", f"Champion model: `{rep['promoted_path']}`"]
     return "\n".join(lines) + "\n"

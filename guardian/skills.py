@@ -26,10 +26,13 @@ class SkillDef(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+TriggerEvent = Literal["commit", "schedule", "manual"]
+
+
 class TriggerPolicy(_Strict):
     """When the daemon runs a playbook: how much change, how often, on which paths."""
 
-    events: list[Literal["commit", "schedule", "manual"]] = Field(default_factory=lambda: ["commit"])
+    events: list[TriggerEvent] = Field(default_factory=lambda: list[TriggerEvent](["commit"]))
     min_changed_lines: int = Field(default=1, ge=0)
     min_interval_minutes: float = Field(default=0, ge=0)
     paths: list[str] = Field(default_factory=list)
@@ -89,10 +92,11 @@ def _cross_check(doc: SkillsFile, label: str, declared: set[str]) -> list[str]:
                 problems.append(f"{where}: unknown skill '{skill_name}' (defined: {known})")
                 blind = True
                 continue
-            spec = specs.get(skill_name)
-            if spec is None:
+            found = specs.get(skill_name)
+            if found is None:
                 blind = True
                 continue
+            spec = found
             missing = [k for k in spec.needs if k not in provided]
             if missing and not blind:
                 problems.append(

@@ -168,7 +168,7 @@ def test_bad_repos_fail_with_one_line(tmp_path: Path, tiny_base: Path) -> None:
 def test_sigkill_during_training_then_rerun_resumes(
     tmp_path: Path, tiny_base: Path, demo_repo: Path, guardian_home: Path
 ) -> None:
-    config_path = write_setup(tmp_path, tiny_base, max_steps=400)
+    config_path = write_setup(tmp_path, tiny_base, max_steps=60)
     cmd = [
         sys.executable,
         "-m",
@@ -183,9 +183,8 @@ def test_sigkill_during_training_then_rerun_resumes(
     deadline = time.time() + 240
     while time.time() < deadline and not list(checkpoints.glob("*.pt")):
         assert proc.poll() is None, "run finished before it could be killed"
-        time.sleep(0.2)
+        time.sleep(0.05)
     assert list(checkpoints.glob("*.pt")), "no training checkpoint appeared"
-    time.sleep(1.0)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert list((guardian_home / "artifacts" / ".tmp").iterdir()), "expected debris from the kill"

@@ -64,7 +64,8 @@ class StepSpec(Generic[P]):
     `version` is part of every cache key: bump it when the step's output format or logic
     changes, so stale artifacts are not reused. `uses_repo` keys the step on the repo's HEAD
     commit as well as on its inputs. `extra_key` adds material the params only point at (the
-    contents of a templates dir, say), so editing those files invalidates the cache too.
+    contents of a templates dir, the base model's fingerprint), given the params and the state
+    dir, so changing those invalidates the cache too.
     """
 
     name: str
@@ -75,4 +76,4 @@ class StepSpec(Generic[P]):
     version: str = "1"
     uses_repo: bool = False
     optional_needs: tuple[str, ...] = ()
-    extra_key: Callable[[P], Any] | None = None
+    extra_key: Callable[[P, Path], Any] | None = None

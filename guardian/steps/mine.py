@@ -75,14 +75,14 @@ def open_repo(repo: Path) -> git.Repo:
     import git
 
     if not repo.is_dir():
-        raise RepoError(f"REPO: no such directory: {repo}")
+        raise RepoError(f"{repo}: no such directory")
     try:
         handle = git.Repo(repo)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise RepoError(f"REPO: not a git repository: {repo}") from None
+        raise RepoError(f"{repo}: not a git repository") from None
     if not handle.head.is_valid():
         handle.close()
-        raise RepoError(f"REPO: repository has no commits: {repo}")
+        raise RepoError(f"{repo}: repository has no commits")
     return handle
 
 
@@ -199,7 +199,9 @@ def run(ctx: StepContext, params: Params) -> StepResult:
                 )
     if not chunks:
         langs = ", ".join(params.languages)
-        raise RepoError(f"REPO: no supported source files (languages: {langs}) at HEAD {sha[:7]}")
+        raise RepoError(
+            f"{ctx.repo}: no supported source files (languages: {langs}) at HEAD {sha[:7]}"
+        )
     chunks.sort(key=lambda c: (c.path, c.start_line, c.qualname))
     write_jsonl(ctx.out_dir / "chunks.jsonl", chunks)
     stats = {

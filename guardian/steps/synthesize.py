@@ -188,7 +188,7 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     )
 
 
-def templates_digest(params: Params) -> str:
+def templates_digest(params: Params, home: Path) -> str:
     """Digest of the templates dir's contents, so editing a prompt invalidates the cache."""
     from guardian.artifacts import dir_digest
 

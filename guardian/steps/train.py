@@ -395,4 +395,16 @@ class _Progress:
             self.bar.stop()
 
 
-SPEC = StepSpec(name="train", fn=run, params=Params, needs=("dataset",), provides="model")
+def base_fingerprint(params: Params, home: Path) -> str:
+    """The base model's fingerprint (without converting it), so a changed base retrains."""
+    return resolve_base(params.base, home, convert=False).fingerprint
+
+
+SPEC = StepSpec(
+    name="train",
+    fn=run,
+    params=Params,
+    needs=("dataset",),
+    provides="model",
+    extra_key=base_fingerprint,
+)

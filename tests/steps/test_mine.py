@@ -211,10 +211,10 @@ def test_error_missing_directory(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     with pytest.raises(RepoError) as err:
         run(_ctx(missing, tmp_path / "out"), Params())
-    assert str(err.value) == f"REPO: no such directory: {missing}"
+    assert str(err.value) == f"{missing}: no such directory"
     afile = tmp_path / "file.txt"
     afile.write_text("x")
-    with pytest.raises(RepoError, match="^REPO: no such directory"):
+    with pytest.raises(RepoError, match="no such directory$"):
         head_tree_sha(afile)
 
 
@@ -224,8 +224,8 @@ def test_error_not_a_git_repository(tmp_path: Path) -> None:
     (plain / "a.py").write_text("def a():\n    pass\n")
     with pytest.raises(RepoError) as err:
         run(_ctx(plain, tmp_path / "out"), Params())
-    assert str(err.value) == f"REPO: not a git repository: {plain}"
-    with pytest.raises(RepoError, match="^REPO: not a git repository"):
+    assert str(err.value) == f"{plain}: not a git repository"
+    with pytest.raises(RepoError, match="not a git repository$"):
         head_tree_sha(plain)
 
 
@@ -235,8 +235,8 @@ def test_error_no_commits(tmp_path: Path) -> None:
     (empty / "a.py").write_text("def a():\n    pass\n")
     with pytest.raises(RepoError) as err:
         run(_ctx(empty, tmp_path / "out"), Params())
-    assert str(err.value) == f"REPO: repository has no commits: {empty}"
-    with pytest.raises(RepoError, match="^REPO: repository has no commits"):
+    assert str(err.value) == f"{empty}: repository has no commits"
+    with pytest.raises(RepoError, match="repository has no commits$"):
         head_tree_sha(empty)
 
 
@@ -246,7 +246,8 @@ def test_error_no_supported_files(tmp_path: Path) -> None:
     with pytest.raises(RepoError) as err:
         run(_ctx(tmp_path / "docs", out), Params())
     sha7 = handle.head.commit.hexsha[:7]
-    assert str(err.value) == f"REPO: no supported source files (languages: python) at HEAD {sha7}"
+    expected = f"{tmp_path / 'docs'}: no supported source files (languages: python) at HEAD {sha7}"
+    assert str(err.value) == expected
     assert not (out / "chunks.jsonl").exists()
 
 
