@@ -3,7 +3,7 @@
 The base is loaded once; the challenger and champion are two named peft adapters on it and
 the untrained base is the same model with adapters disabled. Perplexity is exp of the
 token-weighted mean NLL over answer tokens only (prompt and padding masked); exact match
-compares greedy answers on the first `em_items` samples of the split, in file order.
+compares greedy answers on `em_items` samples spread evenly over the split.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Params(StepParams):
     split: Literal["test", "val"] = "test"
     max_len: int = Field(default=256, ge=32)
     batch_size: int = Field(default=8, gt=0)
+    max_items: int = Field(default=0, ge=0, description="score at most this many (0 = all)")
     em_items: int = Field(default=16, ge=0)
     max_new_tokens: int = Field(default=64, gt=0)
     seed: int = 0
@@ -111,6 +112,13 @@ def generate_answers(
     return answers
 
 
+def spread(n: int, k: int) -> list[int]:
+    """k indices spread evenly over range(n) (all of them when k is 0 or >= n); deterministic."""
+    if k <= 0 or k >= n:
+        return list(range(n))
+    return [i * n // k for i in range(k)]
+
+
 def normalise(text: str) -> str:
     """Whitespace-normalised, stripped text for exact-match comparison."""
     return " ".join(text.split())
@@ -127,9 +135,14 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     dataset = ctx.input("dataset")
     baseline_dir = ctx.inputs.get("baseline")
     split_file = dataset / f"{params.split}.jsonl"
-    samples = list(read_jsonl(split_file, Sample))
-    if not samples:
+    every = list(read_jsonl(split_file, Sample))
+    if not every:
         raise DataError(f"{split_file}: {params.split} split is empty")
+    chosen = spread(len(every), params.max_items)
+    em_first = [chosen[i] for i in spread(len(chosen), min(params.em_items, len(chosen)))]
+    taken = set(em_first)
+    order = em_first + [i for i in chosen if i not in taken]
+    samples = [every[i] for i in order]
 
     ref = base_of(challenger_dir, ctx.home)
     if baseline_dir is not None:
@@ -172,7 +185,8 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     for role, data in scored.items():
         report[role] = _summary(names[role], dataset.name, data["nll"], data["answers"], samples)
     write_json(ctx.out_dir / "metrics.json", report)
-    write_jsonl(ctx.out_dir / "items.jsonl", _items(samples, scored))
+    items = sorted(_items(samples, order, scored), key=lambda item: int(item["index"]))
+    write_jsonl(ctx.out_dir / "items.jsonl", items)
     metrics = {
         "challenger_perplexity": report["challenger"]["perplexity"],
         "baseline_perplexity": report["baseline"]["perplexity"],
@@ -224,9 +238,11 @@ def _summary(
     }
 
 
-def _items(samples: list[Sample], scored: dict[str, dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _items(
+    samples: list[Sample], order: list[int], scored: dict[str, dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
     for i, sample in enumerate(samples):
-        item: dict[str, Any] = {"index": i}
+        item: dict[str, Any] = {"index": order[i]}
         for key in ("path", "question_type"):
             if key in sample.metadata:
                 item[key] = sample.metadata[key]

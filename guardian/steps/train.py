@@ -27,7 +27,7 @@ from guardian.models import BaseModelRef, load_model_and_tokenizer, load_tokeniz
 from guardian.prompting import EncodedExample, collate, encode_example
 from guardian.records import Sample, read_jsonl, write_json, write_jsonl
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
-from guardian.steps.evaluate import answer_nll
+from guardian.steps.evaluate import answer_nll, spread
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +58,7 @@ class Params(StepParams):
     warmup_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
     seed: int = 0
     checkpoint_every: int = Field(default=10, ge=0)
+    val_max_items: int = Field(default=64, ge=0, description="val samples for the loss (0 = all)")
     dry_run: bool = False
     threads: int | None = Field(default=None, gt=0)
 
@@ -84,7 +85,8 @@ def train_model(
     train_samples = list(read_jsonl(train_file, Sample))
     if not train_samples:
         raise DataError(f"{train_file}: training set is empty")
-    val_samples = list(read_jsonl(dataset / "val.jsonl", Sample))
+    all_val = list(read_jsonl(dataset / "val.jsonl", Sample))
+    val_samples = [all_val[i] for i in spread(len(all_val), params.val_max_items)]
 
     ref = resolve_base(params.base, ctx.home, convert=not params.dry_run)
     tok = load_tokenizer(ref)

@@ -85,7 +85,7 @@ def test_trained_challenger_beats_untrained_base(world: dict[str, Path], tmp_pat
     assert [it["index"] for it in items] == list(range(8))
     assert all(it["path"] == "guardian/core.py" for it in items)
     with_em = [it for it in items if "challenger_em" in it]
-    assert len(with_em) == 3 and [it["index"] for it in with_em] == [0, 1, 2]
+    assert len(with_em) == 3 and [it["index"] for it in with_em] == evaluate.spread(8, 3) == [0, 2, 5]
     assert isinstance(with_em[0]["challenger_answer"], str) and with_em[0]["reference"]
     assert sum(it["answer_tokens"] for it in items) == report["challenger"]["answer_tokens"]
     weighted = sum(it["challenger_nll"] * it["answer_tokens"] for it in items)
@@ -190,3 +190,10 @@ def test_real_smollm2_end_to_end(tmp_path: Path) -> None:
     assert metrics["n"] == 4
     assert math.isfinite(metrics["challenger_perplexity"]) and metrics["challenger_perplexity"] > 1
     assert math.isfinite(metrics["baseline_perplexity"]) and metrics["baseline_perplexity"] > 1
+
+
+def test_spread_is_even_and_deterministic() -> None:
+    assert evaluate.spread(10, 0) == list(range(10))
+    assert evaluate.spread(3, 5) == [0, 1, 2]
+    assert evaluate.spread(10, 4) == [0, 2, 5, 7]
+    assert len(set(evaluate.spread(1000, 64))) == 64
