@@ -20,7 +20,7 @@ from guardian.config import GuardianConfig
 from guardian.errors import StateError, StepError
 from guardian.gate import Decision, decide
 from guardian.skills import Playbook, SkillDef, SkillsFile
-from guardian.state import StateStore
+from guardian.state import RunStatus, StateStore, StepStatus
 from guardian.steps import StepContext, StepParams, StepSpec, get_step
 
 log = structlog.get_logger(__name__)
@@ -34,7 +34,7 @@ class StepOutcome:
     skill: str
     step: str
     key: str
-    status: str  # cached | ran | failed
+    status: StepStatus
     seconds: float
     metrics: dict[str, Any]
     path: Path | None = None
@@ -49,7 +49,7 @@ class RunOutcome:
     repo_name: str
     commit: str
     playbook: str
-    status: str
+    status: RunStatus
     steps: list[StepOutcome] = field(default_factory=list)
     decision: Decision | None = None
     metrics: dict[str, Any] | None = None
@@ -189,17 +189,19 @@ class Pipeline:
                 repo_name=repo_name,
                 commit=commit,
                 playbook=name,
-                status="running",
+                status=RunStatus.RUNNING,
                 started=time.time(),
             )
             structlog.contextvars.bind_contextvars(run_id=run_id)
             try:
                 self._run_steps(outcome, playbook, repo_id)
                 self._gate_and_promote(outcome, playbook, repo_id)
-                outcome.status = "succeeded"
+                outcome.status = RunStatus.SUCCEEDED
             except BaseException as exc:
                 outcome.status = (
-                    "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
+                    RunStatus.INTERRUPTED
+                    if isinstance(exc, KeyboardInterrupt | SystemExit)
+                    else RunStatus.FAILED
                 )
                 outcome.finished = time.time()
                 outcome.note = f"{type(exc).__name__}: {exc}"
@@ -213,7 +215,7 @@ class Pipeline:
             verdict = None
             if outcome.decision is not None:
                 verdict = "pass" if outcome.decision.passed else "fail"
-            self.store.finish_run(run_id, "succeeded", verdict, outcome.report_dir)
+            self.store.finish_run(run_id, RunStatus.SUCCEEDED, verdict, outcome.report_dir)
             return outcome
 
     def _run_steps(self, out: RunOutcome, playbook: Playbook, repo_id: int) -> None:
@@ -237,7 +239,7 @@ class Pipeline:
             t0 = time.time()
             if self.artifacts.exists(key):
                 meta = self.artifacts.meta(key)
-                status, metrics = "cached", dict(meta.get("metrics", {}))
+                status, metrics = StepStatus.CACHED, dict(meta.get("metrics", {}))
                 path = self.artifacts.path(key)
                 log.info("step_cached", skill=skill_name, step=spec.name, key=key[:12])
             else:
@@ -258,9 +260,9 @@ class Pipeline:
                 except BaseException as exc:
                     self.artifacts.abandon(tmp)
                     status = (
-                        "interrupted"
+                        StepStatus.INTERRUPTED
                         if isinstance(exc, KeyboardInterrupt | SystemExit)
-                        else "failed"
+                        else StepStatus.FAILED
                     )
                     self.store.finish_step(step_row, status, time.time() - t0, error=str(exc))
                     out.steps.append(
@@ -291,7 +293,7 @@ class Pipeline:
                     meta["size_bytes"],
                     out.run_id,
                 )
-                status = "ran"
+                status = StepStatus.RAN
                 log.info(
                     "step_done",
                     skill=skill_name,

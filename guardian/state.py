@@ -9,12 +9,33 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from guardian.errors import StateError
 
 DB_NAME = "guardian.db"
+
+
+class RunStatus(StrEnum):
+    """Life cycle of a run: running, then exactly one of the terminal states."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class StepStatus(StrEnum):
+    """Outcome of one step in a run: reused from the cache, ran, or did not finish."""
+
+    RUNNING = "running"
+    CACHED = "cached"
+    RAN = "ran"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
 
 MIGRATIONS: list[str] = [
     # 1: the foundation schema

@@ -97,6 +97,8 @@ def test_run_once_trains_gates_promotes_then_reuses_everything(
     md = (first.report_dir / "report.md").read_text()
     assert md.startswith("# Repo Guardian report — PASS")
     assert "| perplexity |" in md
+    assert "## Examples (greedy answers on the test split)" in md
+    assert len(report["examples"]) == 2 and report["examples"][0]["question"]
 
     plan = make_plan(load_config(config_path), load_skills(tmp_path / "skills.yaml"), demo_repo)
     assert [s.action for s in plan.steps] == ["reuse"] * 5
