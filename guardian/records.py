@@ -36,6 +36,10 @@ class Chunk(BaseModel):
     start_line: int = Field(ge=1)
     end_line: int = Field(ge=1)
     content_hash: str
+    clone_of: str | None = Field(
+        default=None,
+        description="id of the first chunk (in output order) with the same normalised tokens",
+    )
 
 
 class Sample(BaseModel):

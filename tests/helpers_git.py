@@ -34,9 +34,17 @@ def make_git_repo(root: Path, files: dict[str, str | bytes], message: str = "ini
     return repo
 
 
-def commit_files(repo: git.Repo, files: dict[str, str | bytes], message: str) -> str:
-    """Write `files` into the repo's working tree, stage and commit them; returns the new sha."""
+def commit_files(
+    repo: git.Repo,
+    files: dict[str, str | bytes],
+    message: str,
+    delete: tuple[str, ...] = (),
+) -> str:
+    """Write `files`, remove the paths in `delete`, stage and commit; returns the new sha."""
     paths = _write(Path(repo.working_tree_dir or "."), files)
-    repo.git.add("--", *paths)
+    if paths:
+        repo.git.add("--", *paths)
+    if delete:
+        repo.git.rm("-q", "--", *delete)
     repo.git.commit("-m", message, "--no-verify")
     return str(repo.head.commit.hexsha)

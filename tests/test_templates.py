@@ -9,12 +9,13 @@ from guardian.errors import ConfigError
 from guardian.records import Chunk
 from guardian.templates import (
     FIELDS,
+    MODULE_FIELDS,
     Template,
-    body_of,
     chunk_fields,
+    fill,
     load_template,
     load_templates,
-    module_name,
+    module_fields,
     render,
     summary_of,
 )
@@ -85,9 +86,12 @@ def shipped() -> dict[str, Template]:
 
 def test_shipped_templates_load_and_cover_the_required_question_types() -> None:
     templates = shipped()
-    assert {"explain", "locate", "signature", "complete"} <= set(templates)
+    assert {"explain", "locate", "signature", "usage", "complete", "module"} <= set(templates)
     for tpl in templates.values():
-        assert tpl.fields_used() <= set(FIELDS)
+        known = FIELDS if tpl.scope == "chunk" else MODULE_FIELDS
+        assert tpl.fields_used() <= set(known)
+        assert tpl.cot is not None and tpl.answer is not None, tpl.question_type
+    assert templates["module"].scope == "module"
 
 
 def test_unknown_placeholder_is_one_line_naming_file_and_field(tmp_path: Path) -> None:
@@ -148,10 +152,10 @@ def test_missing_required_key(tmp_path: Path) -> None:
 
 
 def test_extra_key_and_bad_kind(tmp_path: Path) -> None:
-    extra = write(tmp_path, "e.yaml", "question_type: e\ninput: q\noutput: a\nanswer: x\n")
+    extra = write(tmp_path, "e.yaml", "question_type: e\ninput: q\noutput: a\nreply: x\n")
     with pytest.raises(ConfigError) as info:
         load_template(extra)
-    assert str(info.value) == f"{extra}: answer: unknown field"
+    assert str(info.value) == f"{extra}: reply: unknown field"
     kind = write(tmp_path, "k.yaml", "question_type: k\nkinds: [module]\ninput: q\noutput: a\n")
     with pytest.raises(ConfigError, match=r"k\.yaml: kinds\.0: expected 'function'"):
         load_template(kind)
@@ -176,51 +180,23 @@ def test_directory_problems(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{second}: question_type 'same' already defined in ")
 
 
-def test_module_name() -> None:
-    assert module_name("pkg/mod.py") == "pkg.mod"
-    assert module_name("pkg/__init__.py") == "pkg"
-    assert module_name("src/a/b/c.ts") == "src.a.b.c"
-    assert module_name("setup.py") == "setup"
-
-
-def test_summary_is_first_paragraph_on_one_line() -> None:
-    assert summary_of(DOC) == ("Add two numbers, saturating at `limit`.")
-    assert summary_of("Line one\ncontinues here.\n\nMore.") == "Line one continues here."
-    assert summary_of("Parse it.\nArgs:\n    x: thing") == "Parse it."
-    assert summary_of(None) == ""
-    assert summary_of("Args:\n    x: thing") == ""
-
-
-def test_body_skips_decorators_signature_and_docstring() -> None:
-    assert body_of(make_chunk()) == (
-        "    # cap before returning\n    total = a + b\n    return min(total, limit)"
-    )
-
-
-def test_body_without_docstring_and_of_docstring_only_function() -> None:
-    no_doc = make_chunk(code="def f(\n    x: int,\n) -> int:\n    return x * 2\n", docstring=None)
-    assert body_of(no_doc) == "    return x * 2"
-    only_doc = make_chunk(code='def f():\n    """Only a docstring."""\n')
-    assert body_of(only_doc) == ""
-    one_line = make_chunk(code="def f(x): return x + 1")
-    assert body_of(one_line) == "return x + 1"
-
-
-def test_body_of_undedented_method_and_other_languages() -> None:
-    method = make_chunk(
-        kind="method",
-        code='@property\n    def total(self) -> int:\n        """Sum."""\n        return 3',
-    )
-    assert body_of(method) == "    return 3"
-    assert body_of(make_chunk(language="javascript", code="function f() { return 1; }")) == ""
-    assert body_of(make_chunk(code="def broken(:\n    pass")) == ""
-
-
 def test_chunk_fields_are_all_strings_for_every_field() -> None:
     fields = chunk_fields(make_chunk())
     assert set(fields) == set(FIELDS)
+    assert all(isinstance(v, str) for v in fields.values())
     assert fields["module"] == "pkg.maths"
     assert fields["start_line"] == "10"
+    assert fields["location"] == "pkg/maths.py:10-26"
+    assert fields["returns_quote"] == "The capped sum."
+    assert fields["parameters"] == "`a: int`, `b: int = 0` and `limit: int = 100`"
+    assert fields["call"] == "add(a)"
+    assert fields["import_line"] == "from pkg.maths import add"
+
+
+def test_chunk_fields_only_computes_what_is_asked() -> None:
+    assert chunk_fields(make_chunk(), {"name", "path"}) == {"name": "add", "path": "pkg/maths.py"}
+    short = chunk_fields(make_chunk(docstring="Adds."), min_docstring_chars=10)
+    assert short["docstring"] == short["summary"] == short["summary_quote"] == ""
 
 
 def test_explain_answer_is_grounded_in_the_docstring() -> None:
@@ -234,34 +210,88 @@ def test_explain_answer_is_grounded_in_the_docstring() -> None:
     assert "Args" not in sample.output
 
 
-def test_locate_answer_has_the_right_path_and_lines() -> None:
+def test_locate_asks_for_the_unit_by_its_summary() -> None:
     sample = render(shipped()["locate"], make_chunk(kind="method", qualname="Acc.add"))
     assert sample is not None
-    assert sample.input == "Where is `Acc.add` defined?"
-    assert sample.output.startswith("`Acc.add` is a method defined in `pkg/maths.py` (lines 10-26)")
+    assert sample.input == (
+        'Which method in this codebase is described as "Add two numbers, saturating at '
+        '`limit`.", and in which file is it?'
+    )
+    assert sample.output == "`Acc.add` in `pkg/maths.py` (module `pkg.maths`, lines 10-26)."
 
 
-def test_signature_and_complete_reproduce_the_chunk_verbatim() -> None:
+def test_where_answer_has_the_right_path_and_lines() -> None:
+    sample = render(shipped()["where"], make_chunk(kind="method", qualname="Acc.add"))
+    assert sample is not None
+    assert sample.input == "Where is `pkg.maths.Acc.add` defined?"
+    assert sample.output == "`Acc.add` is a method defined in `pkg/maths.py` (lines 10-26)."
+
+
+def test_signature_usage_and_complete() -> None:
     chunk = make_chunk()
     sig = render(shipped()["signature"], chunk)
     assert sig is not None and chunk.signature in sig.output
+    assert "`a: int`, `b: int = 0` and `limit: int = 100`" in sig.output
+    usage = render(shipped()["usage"], chunk)
+    assert usage is not None
+    assert usage.output == "Import it with `from pkg.maths import add` and call it as `add(a)`."
     complete = render(shipped()["complete"], chunk)
     assert complete is not None
-    assert chunk.code in complete.output
-    assert chunk.signature in complete.input and chunk.code not in complete.input
+    body = "    # cap before returning\n    total = a + b\n    return min(total, limit)"
+    assert complete.output == f"```python\n{body}\n```"
+    assert chunk.signature in complete.input and body not in complete.input
     assert complete.instruction is not None and "`add`" in complete.instruction
 
 
+def test_fill_gives_the_raft_reasoning_and_answer() -> None:
+    tpl = shipped()["explain_returns"]
+    fields = chunk_fields(make_chunk())
+    filled = fill(tpl, fields)
+    assert filled is not None
+    assert filled.question == "What does `pkg.maths.add` return?"
+    assert filled.cot is not None
+    assert "##begin_quote##The capped sum.##end_quote##" in filled.cot
+    assert filled.answer == "The capped sum."
+    plain = Template(question_type="t", input="q {name}", output="a {name}")
+    filled_plain = fill(plain, fields)
+    assert filled_plain is not None and filled_plain.cot is None
+    assert filled_plain.answer == filled_plain.output == "a add"
+
+
+def test_module_fields_outline_and_members() -> None:
+    members = [
+        make_chunk(qualname="add", start_line=10),
+        make_chunk(qualname="Acc", name="Acc", kind="class", signature="class Acc", start_line=1),
+        make_chunk(qualname="Acc.get", kind="method", signature="def get(self)", start_line=2),
+    ]
+    facts = module_fields("pkg/maths.py", members)
+    assert set(facts) == set(MODULE_FIELDS)
+    assert facts["outline"] == "class Acc\ndef add(a: int, b: int = 0, limit: int = 100) -> int"
+    assert facts["members"] == "`Acc` (class) and `add` (function)"
+    assert module_fields("pkg/maths.py", members[2:])["outline"] == ""
+    assert module_fields("pkg/maths.py", members[2:])["members"] == ""
+    capped = module_fields("pkg/maths.py", members, max_members=1)
+    assert capped["outline"] == "class Acc"
+    assert capped["members"] == "`Acc` (class) and 1 more definitions"
+    sample = fill(shipped()["module"], facts)
+    assert sample is not None
+    assert (
+        sample.output
+        == "Module `pkg.maths` (`pkg/maths.py`) defines `Acc` (class) and `add` (function)."
+    )
+
+
 def test_render_sets_provenance_metadata() -> None:
-    sample = render(shipped()["locate"], make_chunk())
+    sample = render(shipped()["where"], make_chunk())
     assert sample is not None
     assert sample.metadata == {
         "chunk_id": "c1",
         "path": "pkg/maths.py",
         "commit": "deadbeef",
         "qualname": "add",
-        "question_type": "locate",
+        "question_type": "where",
     }
+    assert render(shipped()["module"], make_chunk()) is None
 
 
 def test_render_skips_chunks_missing_required_facts() -> None:
@@ -269,7 +299,8 @@ def test_render_skips_chunks_missing_required_facts() -> None:
     undocumented = make_chunk(docstring=None)
     assert render(templates["explain"], undocumented) is None
     assert render(templates["complete"], undocumented) is None
-    assert render(templates["locate"], undocumented) is not None
+    assert render(templates["explain_raises"], make_chunk()) is None
+    assert render(templates["where"], undocumented) is not None
     assert render(templates["signature"], make_chunk(kind="class")) is None
 
 
@@ -282,11 +313,11 @@ def test_short_docstrings_count_as_missing() -> None:
 
 def test_code_line_limits() -> None:
     templates = shipped()
-    long_code = "def f():\n" + "    x = 1\n" * 80
+    long_code = 'def f():\n    """Doc."""\n' + "    x = 1\n" * 80
     chunk = make_chunk(code=long_code)
     assert render(templates["complete"], chunk, max_code_lines=100) is None
-    assert render(templates["locate"], chunk, max_code_lines=10) is not None
-    short = make_chunk(code="def f():\n" + "    x = 1\n" * 20)
+    assert render(templates["where"], chunk, max_code_lines=10) is not None
+    short = make_chunk(code='def f():\n    """Doc."""\n' + "    x = 1\n" * 20)
     assert render(templates["complete"], short, max_code_lines=10) is None
     assert render(templates["complete"], short, max_code_lines=30) is not None
 
@@ -297,3 +328,31 @@ def test_referenced_but_unrequired_field_still_gates(tmp_path: Path) -> None:
     assert render(tpl, make_chunk(docstring=None)) is None
     sample = render(tpl, make_chunk())
     assert sample is not None and sample.instruction is None
+
+
+def test_cot_needs_balanced_quote_markers(tmp_path: Path) -> None:
+    base = "question_type: t\ninput: q\noutput: a\n"
+    none = write(tmp_path, "a.yaml", base + "cot: 'no quote'\n")
+    with pytest.raises(ConfigError) as info:
+        load_template(none)
+    assert str(info.value) == (
+        f"{none}: cot: needs balanced ##begin_quote## ... ##end_quote## pairs (found 0 and 0)"
+    )
+    open_only = write(tmp_path, "b.yaml", base + "cot: '##begin_quote##{name}'\n")
+    with pytest.raises(ConfigError, match=r"b\.yaml: cot: needs balanced .* \(found 1 and 0\)"):
+        load_template(open_only)
+    answer_alone = write(tmp_path, "c.yaml", base + "answer: x\n")
+    with pytest.raises(ConfigError) as info:
+        load_template(answer_alone)
+    assert str(info.value) == f"{answer_alone}: answer: only allowed together with cot"
+
+
+def test_module_scope_fields_are_checked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "m.yaml",
+        "question_type: m\nscope: module\ninput: '{module}'\noutput: '{signature}'\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_template(path)
+    assert str(info.value) == f"{path}: output: unknown field 'signature'"

@@ -7,25 +7,28 @@ from pathlib import PurePosixPath
 
 from guardian.mining.core import LanguageSpec, Unit, extract_units
 
-__all__ = ["LanguageSpec", "Unit", "extract_units", "languages", "spec_for_path"]
+__all__ = ["LanguageSpec", "Unit", "all_specs", "extract_units", "languages", "spec_for_path"]
 
 
 @lru_cache(maxsize=1)
-def _registry() -> dict[str, LanguageSpec]:
-    from guardian.mining import python
+def all_specs() -> tuple[LanguageSpec, ...]:
+    """Every spec, including per-dialect ones (TSX); a new language is one module plus a line."""
+    from guardian.mining import go, javascript, python, typescript
 
-    specs = (python.SPEC,)
-    return {spec.name: spec for spec in specs}
+    return (python.SPEC, javascript.SPEC, typescript.SPEC, typescript.TSX_SPEC, go.SPEC)
 
 
 def languages() -> dict[str, LanguageSpec]:
-    """Every supported language by name; a new language is one module plus one line here."""
-    return dict(_registry())
+    """Every supported language by name (a family's first spec represents it)."""
+    found: dict[str, LanguageSpec] = {}
+    for spec in all_specs():
+        found.setdefault(spec.name, spec)
+    return found
 
 
 @lru_cache(maxsize=1)
 def _by_extension() -> dict[str, LanguageSpec]:
-    return {ext: spec for spec in _registry().values() for ext in spec.extensions}
+    return {ext: spec for spec in all_specs() for ext in spec.extensions}
 
 
 def spec_for_path(path: str) -> LanguageSpec | None:

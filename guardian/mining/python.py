@@ -20,6 +20,9 @@ _QUERY = """
 (class_definition) @class
 """
 
+_SIMPLE_STRING = re.compile(
+    r"""(?:([rR])|[uU])?(\"\"\"|\'\'\'|\"|\')((?:(?!\2)[^\r])*)\2""", re.DOTALL
+)
 _STRING_TYPES = frozenset({"string", "concatenated_string", "parenthesized_expression"})
 _DEF_LINE = re.compile(rb"^(?:async[ \t]+def|def|class)\b", re.MULTILINE)
 _DECORATOR_CONTINUATION = re.compile(rb"^(?:@|[ \t\r]|[)\]}]|$)")
@@ -36,19 +39,27 @@ def _signature(node: Node, source: bytes) -> str:
     return header_signature(node, source, body_field="body")
 
 
-def _docstring(node: Node, source: bytes) -> str | None:
+def _docstring(node: Node, source: bytes, leading: list[Node]) -> str | None:
     """The cleaned docstring, matching `ast.get_docstring(clean=True)`; None when absent."""
     body = node.child_by_field_name("body")
-    if body is None:
+    if body is None or not body.named_child_count:
         return None
-    first = next((c for c in body.named_children if not c.is_extra), None)
+    first: Node | None = body.named_child(0)
+    while first is not None and first.is_extra:
+        first = first.next_named_sibling
     if first is None or first.type != "expression_statement" or first.named_child_count != 1:
         return None
-    expr = first.named_children[0]
+    expr = first.named_child(0)
+    if expr is None:
+        return None
     if expr.type not in _STRING_TYPES:
         return None
+    text = node_text(expr, source)
+    simple = _SIMPLE_STRING.fullmatch(text)
+    if simple is not None and (simple.group(1) or "\\" not in simple.group(3)):
+        return inspect.cleandoc(simple.group(3))
     try:
-        value = ast.literal_eval(node_text(expr, source))
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
     if not isinstance(value, str):
@@ -89,4 +100,5 @@ SPEC = LanguageSpec(
     locals_marker="<locals>",
     resync=_resync,
     test_globs=("test_*.py", "*_test.py", "conftest.py"),
+    comment_pattern=rb"#[^\n]*",
 )

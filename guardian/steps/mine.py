@@ -1,53 +1,65 @@
-"""The `mine` step: every function, method and class in the files git tracks at HEAD.
+"""The `mine` step: every function, method and class of a repo, in Python, JS, TS and Go.
 
-Reads blobs from the HEAD commit's tree (never the working tree, so uncommitted edits and
-untracked files are invisible), parses each supported file once with tree-sitter and writes
-`chunks.jsonl` (sorted, byte-deterministic) and `stats.json` (counts and skip reasons).
+Reads the committed tree of `ctx.commit` (the pipeline's run commit; HEAD when empty), never
+the working tree, so uncommitted edits and untracked files are invisible. With
+`allow_plain_dir` (the CLI sets it) a directory that is not a git repository is mined from
+disk instead, and the metrics carry a `note` saying so. Writes `chunks.jsonl` (sorted by path,
+line, qualname; byte-identical for the same commit however much came from the cache) and
+`stats.json` (counts per language, kind, skip reason and redacted-secret kind).
+
+Incremental by construction: each file's result is cached under `<home>/cache/mine`, keyed by
+path and blob id, so a run (in the pipeline, one per commit) parses only files whose content
+changed since any earlier run and replays the rest; the output is always the complete chunk
+set of the commit, so deleted functions disappear. `since=REV` (CLI `--since`) additionally
+forces the files that differ between REV and the commit to be re-parsed even if cached and
+reports how many there were; files unchanged since REV are replayed from the cache, or parsed
+if absent, so the output is the same as without it.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
+import json
+import os
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import Field, field_validator
 
 from guardian.errors import RepoError
-from guardian.records import Chunk, Language, write_json, write_jsonl
+from guardian.mining.files import chunk_id
+from guardian.records import Language, write_json
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
 
 if TYPE_CHECKING:
     import git
 
-    from guardian.mining import LanguageSpec
+    from guardian.mining.sources import DirSource, GitSource
+
+__all__ = [
+    "SPEC",
+    "Params",
+    "chunk_id",
+    "format_stats",
+    "head_tree_sha",
+    "open_repo",
+    "run",
+]
 
 log = structlog.get_logger(__name__)
 
-VENDORED_DIRS = frozenset({"node_modules", "vendor", "third_party", "site-packages", ".venv"})
-TEST_DIRS = frozenset({"test", "tests", "__tests__"})
-SKIP_REASONS = (
-    "symlink",
-    "submodule",
-    "vendored",
-    "excluded",
-    "tests",
-    "unsupported",
-    "too_large",
-    "binary",
-    "not_utf8",
+ALL_LANGUAGES: list[Language] = ["python", "javascript", "typescript", "go"]
+PLAIN_DIR_NOTE = (
+    "plain directory (no git): mined the files on disk now, honouring .gitignore files; "
+    "chunks carry no commit and --since is unavailable"
 )
-_SYMLINK_MODE = 0o120000
 
 
 class Params(StepParams):
-    """Which languages to mine and which tracked files to leave out."""
+    """Which languages and files to mine, how, and what to re-parse."""
 
-    languages: list[Language] = Field(default=["python"], min_length=1)
+    languages: list[Language] = Field(default_factory=lambda: list(ALL_LANGUAGES), min_length=1)
     max_file_bytes: int = Field(default=1_000_000, gt=0)
     exclude: list[str] = Field(
         default_factory=list,
@@ -55,6 +67,16 @@ class Params(StepParams):
         "matching a directory excludes everything under it",
     )
     include_tests: bool = True
+    since: str | None = Field(
+        default=None, description="re-parse files changed since this git revision, even if cached"
+    )
+    allow_plain_dir: bool = Field(
+        default=False, description="mine a directory that is not a git repository (CLI use)"
+    )
+    workers: int = Field(default=0, ge=0, description="parser processes; 0 = one per core")
+    parallel_min_bytes: int = Field(
+        default=2_000_000, ge=0, description="use the process pool from this much source to parse"
+    )
 
     @field_validator("languages")
     @classmethod
@@ -92,142 +114,173 @@ def head_tree_sha(repo: Path) -> str:
         return str(handle.head.commit.tree.hexsha)
 
 
-def chunk_id(path: str, qualname: str, start_line: int) -> str:
-    """A stable 16-hex-char id for a unit at a location."""
-    return hashlib.sha256(f"{path}:{qualname}:{start_line}".encode()).hexdigest()[:16]
-
-
-def _excluded(path: str, patterns: list[str]) -> bool:
-    parts = PurePosixPath(path).parts
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    return any(fnmatch.fnmatchcase(p, pat) for pat in patterns for p in prefixes)
-
-
-def _is_test(path: str, test_globs: tuple[str, ...]) -> bool:
-    pure = PurePosixPath(path)
-    if any(part in TEST_DIRS for part in pure.parts[:-1]):
-        return True
-    return any(fnmatch.fnmatchcase(pure.name, pat) for pat in test_globs)
-
-
-def _tracked(tree: git.Tree) -> Iterator[tuple[str, git.Blob | None]]:
-    """(path, blob) for every file entry in the tree; gitlinks (submodules) come with None."""
+def open_source(repo: Path, allow_plain_dir: bool, commit: str = "") -> GitSource | DirSource:
+    """The git source for `commit` (default HEAD) of `repo`, or, when allowed and `repo` is not
+    a git repository, a plain-directory source."""
     import git
 
-    for item in tree.traverse():
-        if isinstance(item, git.Blob):
-            yield str(item.path), item
-        elif isinstance(item, git.Submodule):
-            yield str(item.path), None
+    from guardian.mining.sources import DirSource, GitSource
+
+    if allow_plain_dir and repo.is_dir():
+        try:
+            git.Repo(repo).close()
+        except git.InvalidGitRepositoryError:
+            return DirSource(repo)
+    with open_repo(repo) as handle:
+        try:
+            sha = str(handle.commit(commit or "HEAD").hexsha)
+        except (ValueError, git.BadName):
+            raise RepoError(f"{repo}: commit {commit} not found") from None
+        return GitSource(repo, sha)
 
 
-def _classify(path: str, entry: git.Blob | None, params: Params) -> str | LanguageSpec:
-    """The skip reason for a tracked entry from its metadata alone, or the spec to mine it with."""
-    from guardian.mining import spec_for_path
-
-    if entry is None:
-        return "submodule"
-    if entry.mode == _SYMLINK_MODE:
-        return "symlink"
-    if any(part in VENDORED_DIRS for part in PurePosixPath(path).parts[:-1]):
-        return "vendored"
-    if params.exclude and _excluded(path, params.exclude):
-        return "excluded"
-    spec = spec_for_path(path)
-    if spec is None or spec.name not in params.languages:
-        return "unsupported"
-    if not params.include_tests and _is_test(path, spec.test_globs):
-        return "tests"
-    if entry.size > params.max_file_bytes:
-        return "too_large"
-    return spec
+def _stats(source: Any, counts: Any, tallies: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "source": "plain_dir" if source.plain else "git",
+        "commit": source.commit,
+        "files_seen": counts.files_seen,
+        "files_mined": tallies["files_mined"],
+        "files_with_syntax_errors": len(tallies["warnings"]),
+        "chunks": tallies["chunks"],
+        "clones": tallies["clones"],
+        "by_kind": dict(tallies["by_kind"]),
+        "by_language": dict(tallies["by_language"]),
+        "files_by_language": dict(tallies["files_by_language"]),
+        "skipped": dict(counts.skipped),
+        "secrets_redacted": dict(tallies["secrets"]),
+        "syntax_errors": tallies["warnings"][:50],
+    }
 
 
-def _load(path: str, entry: git.Blob | None, params: Params) -> str | tuple[LanguageSpec, bytes]:
-    """The spec and bytes of a file to mine, or why it is skipped (metadata first, then content)."""
-    spec = _classify(path, entry, params)
-    if isinstance(spec, str) or entry is None:
-        return spec if isinstance(spec, str) else "submodule"
-    data: bytes = entry.data_stream.read()
-    if b"\x00" in data:
-        return "binary"
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "not_utf8"
-    return spec, data
+def _metrics(stats: dict[str, Any], counts: Any, forced: set[str] | None) -> dict[str, Any]:
+    metrics: dict[str, Any] = {
+        "files_seen": stats["files_seen"],
+        "files_mined": stats["files_mined"],
+        "files_parsed": counts.files_parsed,
+        "files_reused": counts.files_reused,
+        "chunks": stats["chunks"],
+        "clones": stats["clones"],
+        "syntax_errors": stats["files_with_syntax_errors"],
+        "skipped_total": sum(stats["skipped"].values()),
+        "secrets_redacted": sum(stats["secrets_redacted"].values()),
+    }
+    metrics.update({f"skipped_{k}": v for k, v in sorted(stats["skipped"].items()) if v})
+    metrics.update({f"secrets_{k}": v for k, v in sorted(stats["secrets_redacted"].items())})
+    if counts.parallel_workers:
+        metrics["parallel_workers"] = counts.parallel_workers
+    if forced is not None:
+        metrics["files_changed_since"] = len(forced)
+    if counts.cache_errors:
+        metrics["cache_write_errors"] = len(counts.cache_errors)
+    if stats["source"] == "plain_dir":
+        metrics["note"] = PLAIN_DIR_NOTE
+    return metrics
 
 
 def run(ctx: StepContext, params: Params) -> StepResult:
-    """Mine HEAD of `ctx.repo` into chunks.jsonl and stats.json in `ctx.out_dir`."""
-    from guardian.mining import extract_units
+    """Mine `ctx.repo` into chunks.jsonl and stats.json in `ctx.out_dir`."""
+    from guardian.mining.cache import ParseCache
+    from guardian.mining.engine import Miner, Settings
+    from guardian.mining.files import chunk_line
 
-    skipped: Counter[str] = Counter({reason: 0 for reason in SKIP_REASONS})
-    chunks: list[Chunk] = []
-    warnings: list[str] = []
-    files_seen = files_mined = 0
+    source = open_source(ctx.repo, params.allow_plain_dir, ctx.commit)
+    forced = source.changed_since(params.since) if params.since else None
+    settings = Settings(
+        languages=frozenset(params.languages),
+        max_file_bytes=params.max_file_bytes,
+        exclude=tuple(params.exclude),
+        include_tests=params.include_tests,
+        workers=params.workers,
+        parallel_min_bytes=params.parallel_min_bytes,
+    )
+    miner = Miner(source, settings, ParseCache(ctx.home / "cache" / "mine", redact=True), forced)
     repo_name = ctx.repo_name or ctx.repo.resolve().name
-    with open_repo(ctx.repo) as handle:
-        commit = handle.head.commit
-        sha = str(commit.hexsha)
-        for path, entry in _tracked(commit.tree):
-            files_seen += 1
-            loaded = _load(path, entry, params)
-            if isinstance(loaded, str):
-                skipped[loaded] += 1
-                continue
-            spec, data = loaded
-            files_mined += 1
-            for unit in extract_units(data, path, spec, warnings):
-                chunks.append(
-                    Chunk(
-                        id=chunk_id(path, unit.qualname, unit.start_line),
-                        repo=repo_name,
-                        commit=sha,
-                        path=path,
-                        language=spec.name,
-                        kind=unit.kind,
-                        name=unit.name,
-                        qualname=unit.qualname,
-                        signature=unit.signature,
-                        docstring=unit.docstring,
-                        code=unit.code,
-                        start_line=unit.start_line,
-                        end_line=unit.end_line,
-                        content_hash=hashlib.sha256(unit.code.encode("utf-8")).hexdigest(),
-                    )
-                )
-    if not chunks:
-        langs = ", ".join(params.languages)
-        raise RepoError(
-            f"{ctx.repo}: no supported source files (languages: {langs}) at HEAD {sha[:7]}"
-        )
-    chunks.sort(key=lambda c: (c.path, c.start_line, c.qualname))
-    write_jsonl(ctx.out_dir / "chunks.jsonl", chunks)
-    stats = {
-        "files_seen": files_seen,
-        "files_mined": files_mined,
-        "files_with_syntax_errors": len(warnings),
-        "chunks": len(chunks),
-        "by_kind": dict(Counter(c.kind for c in chunks)),
-        "by_language": dict(Counter(c.language for c in chunks)),
-        "skipped": dict(skipped),
+    repo_json = json.dumps(repo_name, ensure_ascii=False).encode("utf-8")
+    commit = source.commit.encode("ascii")
+    tallies: dict[str, Any] = {
+        "files_mined": 0,
+        "chunks": 0,
+        "clones": 0,
+        "warnings": [],
+        "by_kind": Counter(),
+        "by_language": Counter(),
+        "files_by_language": Counter(),
+        "secrets": Counter(),
     }
+    canonical: dict[str, str] = {}
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = ctx.out_dir / ".chunks.jsonl.tmp"
+    try:
+        with tmp.open("wb") as out:
+            for result in miner.results():
+                if result.skip is not None:
+                    continue
+                tallies["files_mined"] += 1
+                tallies["files_by_language"][result.language] += 1
+                tallies["warnings"].extend(result.warnings)
+                tallies["secrets"].update(result.redactions)
+                rows = zip(result.ids, result.norm_hashes, result.lines, strict=True)
+                block = []
+                for ident, norm, line in rows:
+                    first = canonical.setdefault(norm, ident)
+                    clone_of = None if first == ident else first
+                    block.append(chunk_line(line, repo_json, commit, clone_of) + b"\n")
+                    tallies["clones"] += clone_of is not None
+                out.write(b"".join(block))
+                tallies["chunks"] += len(block)
+                tallies["by_kind"].update(result.kinds)
+                tallies["by_language"][result.language] += len(block)
+        if not tallies["chunks"]:
+            langs = ", ".join(params.languages)
+            where = "in the directory" if source.plain else f"at HEAD {source.commit[:7]}"
+            raise RepoError(f"{ctx.repo}: no supported source files (languages: {langs}) {where}")
+        os.replace(tmp, ctx.out_dir / "chunks.jsonl")
+    finally:
+        tmp.unlink(missing_ok=True)
+    stats = _stats(source, miner.counts, tallies)
     write_json(ctx.out_dir / "stats.json", stats)
-    skipped_total = sum(skipped.values())
+    metrics = _metrics(stats, miner.counts, forced)
     log.info(
         "mine.done",
         repo=repo_name,
-        commit=sha[:7],
-        files_mined=files_mined,
-        chunks=len(chunks),
-        skipped=skipped_total,
-        syntax_errors=len(warnings),
+        commit=source.commit[:7],
+        chunks=stats["chunks"],
+        files_parsed=metrics["files_parsed"],
+        files_reused=metrics["files_reused"],
+        skipped=metrics["skipped_total"],
+        secrets_redacted=metrics["secrets_redacted"],
     )
-    return StepResult(
-        outputs=["chunks.jsonl", "stats.json"],
-        metrics={"files_mined": files_mined, "chunks": len(chunks), "skipped_total": skipped_total},
-    )
+    return StepResult(outputs=["chunks.jsonl", "stats.json"], metrics=metrics)
 
 
-SPEC = StepSpec(name="mine", fn=run, params=Params, needs=(), provides="chunks", uses_repo=True)
+def _table(title: str, header: str, rows: dict[str, Any]) -> list[str]:
+    lines = [f"{title:<24}{header:>10}"]
+    lines += [f"  {key:<22}{value:>10}" for key, value in sorted(rows.items())]
+    return lines if rows else [*lines, f"  {'(none)':<22}{'':>10}"]
+
+
+def format_stats(stats: dict[str, Any]) -> str:
+    """A readable table of a mine's stats.json: totals, then counts per language, kind, skip
+    reason and redacted-secret kind (zero skip reasons are listed too, so nothing hides)."""
+    where = stats.get("commit", "")[:7] or "working files"
+    files_by_language = stats.get("files_by_language", {})
+    lines = [
+        f"source: {stats.get('source', 'git')} ({where})",
+        f"files: {stats.get('files_seen', 0)} seen, {stats.get('files_mined', 0)} mined, "
+        f"{stats.get('files_with_syntax_errors', 0)} with syntax errors",
+        f"chunks: {stats.get('chunks', 0)} ({stats.get('clones', 0)} marked as clones)",
+        "",
+        f"{'language':<24}{'files':>10}{'chunks':>10}",
+    ]
+    for lang in sorted(set(files_by_language) | set(stats.get("by_language", {}))):
+        chunks = stats.get("by_language", {}).get(lang, 0)
+        lines.append(f"  {lang:<22}{files_by_language.get(lang, 0):>10}{chunks:>10}")
+    lines += ["", *_table("kind", "chunks", stats.get("by_kind", {}))]
+    lines += ["", *_table("skipped (reason)", "files", stats.get("skipped", {}))]
+    lines += ["", *_table("secrets redacted (kind)", "count", stats.get("secrets_redacted", {}))]
+    return "\n".join(lines)
+
+
+SPEC = StepSpec(
+    name="mine", fn=run, params=Params, needs=(), provides="chunks", version="2", uses_repo=True
+)

@@ -1,29 +1,37 @@
 """Synthesize step: render prompt templates over mined chunks into a split Q&A dataset.
 
 Reads `chunks.jsonl` from the `chunks` artifact and writes `train.jsonl`, `val.jsonl`,
-`test.jsonl` and `card.json`. Samples are split by file, so no file contributes to two
-splits, and the output is byte-identical for identical inputs and params.
+`test.jsonl` and `card.json`. Samples are split by file, so no file contributes to two splits,
+and the output is byte-identical for identical inputs and params (in any input order).
+
+With `raft: true` each sample is a RAFT sample (see guardian/raft.py): the question comes with
+the oracle document (for a fraction `oracle_fraction` of samples) plus its nearest BM25
+neighbours as distractors, and the answer quotes the oracle. The chunks file is streamed
+twice: once to index where each file's chunks are, then one retrieval pool at a time, so
+memory is bounded by the largest pool, not the repository.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 import guardian
+from guardian.dataset_card import SPLITS, SplitWriter
 from guardian.errors import ConfigError, DataError
-from guardian.records import Chunk, Sample, read_jsonl, write_json, write_jsonl
+from guardian.raft import DEFAULT_INSTRUCTION, plan_pools
+from guardian.records import Chunk, write_json
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
-from guardian.templates import Template, load_templates, render
+from guardian.teacher import Teacher, TeacherParams
+from guardian.templates import Template, load_templates
 
 log = structlog.get_logger(__name__)
-
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 class Params(StepParams):
@@ -31,7 +39,9 @@ class Params(StepParams):
 
     `templates_dir` may be absolute; a relative one resolves against the current working
     directory when it exists there (the project root holding skills.yaml), otherwise against
-    the repo root of the installed `guardian` package, which ships `prompts/`.
+    the repo root of the installed `guardian` package, which ships `prompts/`. RAFT knobs:
+    `distractors` (k), `oracle_fraction` (P), `max_context_chars` (distractors are dropped,
+    farthest first, until the documents fit), retrieval pools of `min_pool`..`max_pool` chunks.
     """
 
     templates_dir: str = "prompts"
@@ -41,6 +51,16 @@ class Params(StepParams):
     seed: int = 0
     max_code_lines: int = Field(default=60, ge=1)
     min_docstring_chars: int = Field(default=10, ge=0)
+    raft: bool = True
+    distractors: int = Field(default=3, ge=0, le=20)
+    oracle_fraction: float = Field(default=0.8, ge=0.0, le=1.0)
+    max_context_chars: int = Field(default=2400, ge=100)
+    max_summary_chars: int = Field(default=240, ge=20)
+    max_members: int = Field(default=12, ge=1)
+    min_pool: int = Field(default=64, ge=1)
+    max_pool: int = Field(default=4000, ge=2)
+    instruction: str = Field(default=DEFAULT_INSTRUCTION, min_length=1)
+    teacher: TeacherParams | None = None
 
     @model_validator(mode="after")
     def _fractions_leave_train(self) -> Params:
@@ -99,6 +119,45 @@ def split_files(
     return assignment
 
 
+def scan_chunks(path: Path) -> dict[str, list[tuple[int, int]]]:
+    """First pass: file path -> [(byte offset, line number)] of its chunks in the JSONL file."""
+    where: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: file not found") from exc
+    with handle:
+        offset = 0
+        for lineno, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    file_path = json.loads(line)["path"]
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise DataError(f"{path}:{lineno}: invalid JSON ({exc})") from None
+                except (KeyError, TypeError):
+                    raise DataError(f"{path}:{lineno}: path: Field required") from None
+                if not isinstance(file_path, str):
+                    raise DataError(f"{path}:{lineno}: path: Input should be a valid string")
+                where[file_path].append((offset, lineno))
+            offset += len(line)
+    return where
+
+
+def load_chunks(path: Path, spots: list[tuple[int, int]]) -> list[Chunk]:
+    """Read the chunks at the given (offset, line) spots, sorted by file position."""
+    chunks: list[Chunk] = []
+    with path.open("rb") as handle:
+        for offset, lineno in sorted(spots):
+            handle.seek(offset)
+            try:
+                chunks.append(Chunk.model_validate_json(handle.readline()))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"]) or "<record>"
+                raise DataError(f"{path}:{lineno}: {loc}: {err['msg']}") from None
+    return sorted(chunks, key=lambda c: (c.path, c.start_line, c.qualname, c.id))
+
+
 def _template_digest(templates: list[Template]) -> dict[str, str]:
     return {
         t.question_type: hashlib.sha256(
@@ -108,84 +167,80 @@ def _template_digest(templates: list[Template]) -> dict[str, str]:
     }
 
 
-def _card(
-    samples: dict[str, list[Sample]],
-    assignment: dict[str, str],
-    n_chunks: int,
-    templates: list[Template],
-    params: Params,
-) -> dict[str, Any]:
-    by_type: dict[str, dict[str, int]] = {
-        t.question_type: dict.fromkeys(SPLITS, 0) for t in templates
-    }
-    for split, items in samples.items():
-        for s in items:
-            by_type[s.metadata["question_type"]][split] += 1
-    files = {split: sorted(p for p, s in assignment.items() if s == split) for split in SPLITS}
+def _per_unit(counts: list[int]) -> dict[str, Any]:
+    if not counts:
+        return {"units": 0}
     return {
-        "chunks": n_chunks,
-        "samples": {split: len(samples[split]) for split in SPLITS},
-        "question_types": by_type,
-        "file_counts": {split: len(files[split]) for split in SPLITS},
-        "files": files,
-        "templates": _template_digest(templates),
-        "params": params.model_dump(mode="json"),
+        "units": len(counts),
+        "mean": round(sum(counts) / len(counts), 2),
+        "min": min(counts),
+        "at_least_5": round(sum(1 for c in counts if c >= 5) / len(counts), 4),
     }
 
 
 def run(ctx: StepContext, params: Params) -> StepResult:
     """Render every selected template over every chunk and write the split dataset."""
     chunks_path = ctx.input("chunks") / "chunks.jsonl"
-    chunks = sorted(
-        read_jsonl(chunks_path, Chunk), key=lambda c: (c.path, c.start_line, c.qualname, c.id)
-    )
-    if not chunks:
+    where = scan_chunks(chunks_path)
+    n_chunks = sum(len(v) for v in where.values())
+    if not n_chunks:
         raise DataError(f"{chunks_path}: no chunks to synthesize from")
     templates = select_templates(
         load_templates(resolve_templates_dir(params.templates_dir)), params.question_types
     )
-
-    rendered: list[Sample] = []
-    for chunk in chunks:
-        for tpl in templates:
-            sample = render(
-                tpl,
-                chunk,
-                max_code_lines=params.max_code_lines,
-                min_docstring_chars=params.min_docstring_chars,
-            )
-            if sample is not None:
-                rendered.append(sample)
-    if not rendered:
-        raise DataError(
-            f"{chunks_path}: no samples rendered from {len(chunks)} chunks "
-            f"(check question_types, min_docstring_chars, max_code_lines)"
-        )
-
-    assignment = split_files(
-        [s.metadata["path"] for s in rendered],
-        params.val_fraction,
-        params.test_fraction,
-        params.seed,
-    )
+    assignment = split_files(list(where), params.val_fraction, params.test_fraction, params.seed)
     if len(assignment) < 3:
         log.warning("synthesize.too_few_files", files=len(assignment), split="train only")
-    samples: dict[str, list[Sample]] = {split: [] for split in SPLITS}
-    for sample in rendered:
-        split = assignment[sample.metadata["path"]]
-        sample.metadata["split"] = split
-        samples[split].append(sample)
+    pools = plan_pools({p: len(v) for p, v in where.items()}, params.min_pool, params.max_pool)
+    members: dict[str, list[str]] = defaultdict(list)
+    for path, key in pools.items():
+        members[key].append(path)
 
-    for split in SPLITS:
-        write_jsonl(ctx.out_dir / f"{split}.jsonl", samples[split])
-    card = _card(samples, assignment, len(chunks), templates, params)
+    from guardian.synthesis import PoolSynth  # numpy-backed retrieval: keep the registry light
+
+    teacher = Teacher(params.teacher) if params.teacher is not None else None
+    synth = PoolSynth(templates, params, assignment, teacher)
+    with SplitWriter(ctx.out_dir) as out:
+        for key in sorted(members):
+            spots = [s for path in members[key] for s in where[path]]
+            for sample in synth.samples(load_chunks(chunks_path, spots)):
+                out.write(sample.metadata["split"], sample)
+        counts = {s: out.counts[s] for s in SPLITS}
+        if not sum(counts.values()):
+            raise DataError(
+                f"{chunks_path}: no samples rendered from {n_chunks} chunks "
+                f"(check question_types, min_docstring_chars, max_code_lines)"
+            )
+
+    files = {s: sorted(p for p, x in assignment.items() if x == s) for s in SPLITS}
+    stats: Counter[str] = synth.stats
+    card: dict[str, Any] = {
+        "chunks": n_chunks,
+        "samples": counts,
+        "question_types": {
+            t.question_type: {s: synth.by_type[s][t.question_type] for s in SPLITS}
+            for t in templates
+        },
+        "file_counts": {s: len(files[s]) for s in SPLITS},
+        "files": files,
+        "pools": len(members),
+        "questions_per_documented_unit": _per_unit(synth.per_documented),
+        "skipped": dict(sorted(stats.items())),
+        "templates": _template_digest(templates),
+        "params": params.model_dump(mode="json"),
+    }
+    if synth.teacher_types:
+        card["question_types"]["teacher"] = {s: synth.by_type[s]["teacher"] for s in SPLITS}
+    if params.raft:
+        card["raft"] = synth.raft_summary()
+    if teacher is not None:
+        card["teacher"] = {"calls": teacher.calls, **synth.teacher_stats}
     write_json(ctx.out_dir / "card.json", card)
-    counts = card["samples"]
-    log.info("synthesize.done", chunks=len(chunks), **counts)
-    return StepResult(
-        outputs=[f"{split}.jsonl" for split in SPLITS] + ["card.json"],
-        metrics={"chunks": len(chunks), "samples": len(rendered), **counts},
-    )
+    log.info("synthesize.done", chunks=n_chunks, pools=len(members), raft=params.raft, **counts)
+    metrics: dict[str, Any] = {"chunks": n_chunks, "samples": sum(counts.values()), **counts}
+    if params.raft:
+        metrics["oracle_fraction"] = card["raft"]["oracle_fraction"]
+    return StepResult(outputs=[f"{s}.jsonl" for s in SPLITS] + ["card.json"], metrics=metrics)
 
 
 def templates_digest(params: Params, home: Path) -> str:
@@ -201,5 +256,6 @@ SPEC = StepSpec(
     params=Params,
     needs=("chunks",),
     provides="dataset",
+    version="2",
     extra_key=templates_digest,
 )

@@ -1,46 +1,77 @@
-"""Validate step: schema-check a split dataset and drop bad, duplicate and leaking samples.
+"""Validate step: schema-check a split dataset and keep only good samples; write a dataset card.
 
-Splits are processed in the order test, val, train, so when two splits share a sample the
-evaluation copy is kept and the training copy dropped.
+Drops empty, too-short and too-long samples; RAFT samples without an answer tag or a quote;
+answers quoting anything that is not in their oracle; samples whose context contradicts
+`has_oracle`; exact and near duplicates (MinHash); and training samples that leak test code
+(a shared multi-line code block, or a test chunk in their context). Splits are processed in
+the order test, val, train, so when two splits share a sample the evaluation copy is kept.
+Everything streams: memory holds hashes and the test split's code, not the dataset.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import re
 from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from guardian.dataset_card import SPLITS, CardBuilder, SplitWriter
 from guardian.errors import DataError
-from guardian.records import Sample, read_jsonl, write_json, write_jsonl
+from guardian.raft import final_answer, normalise_ws, question_of, quotes_in, ungrounded_quotes
+from guardian.records import Sample, write_json
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
 
 log = structlog.get_logger(__name__)
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 ORDER: tuple[str, ...] = ("test", "val", "train")
-REASONS: tuple[str, ...] = ("empty", "input_too_long", "output_too_long", "duplicate", "leak")
+REASONS: tuple[str, ...] = (
+    "schema",
+    "empty",
+    "too_short",
+    "input_too_long",
+    "output_too_long",
+    "format",
+    "ungrounded",
+    "bad_context",
+    "duplicate",
+    "near_duplicate",
+    "leak",
+)
 MIN_LEAK_LINES = 2
 _FENCE_RE = re.compile(r"^```[^\n`]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 class Params(StepParams):
-    """Validation limits; lengths count characters of instruction+input and of output."""
+    """Validation limits and switches; lengths count characters (instruction+input, output).
 
-    min_output_chars: int = Field(default=1, ge=1)
+    `strict_schema` makes a malformed line an error naming file:line (the pipeline's choice);
+    without it such lines are dropped and listed in the card (`guardian validate-data`).
+    """
+
+    min_output_chars: int = Field(default=8, ge=1)
     max_input_chars: int = Field(default=6000, ge=1)
     max_output_chars: int = Field(default=4000, ge=1)
     dedupe: bool = True
+    near_duplicates: bool = True
+    near_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    grounding: bool = True
+    leaks: bool = True
+    strict_schema: bool = True
+    card_examples: int = Field(default=5, ge=0)
+    seed: int = 0
 
 
-def dedupe_key(sample: Sample) -> str:
-    """Hash of instruction, input and output with all whitespace runs collapsed."""
-    parts = (sample.instruction or "", sample.input, sample.output)
-    text = "\x00".join(" ".join(p.split()) for p in parts)
-    return hashlib.sha256(text.encode()).hexdigest()
+def dedupe_key(sample: Sample) -> bytes:
+    """Digest of instruction, question (RAFT context left out) and output, whitespace collapsed."""
+    parts = (sample.instruction or "", question_of(sample.input), sample.output)
+    return hashlib.sha256("\x00".join(normalise_ws(p) for p in parts).encode()).digest()[:16]
 
 
 def code_blocks(text: str) -> list[str]:
@@ -48,43 +79,59 @@ def code_blocks(text: str) -> list[str]:
     return [m.group(1).strip("\n") for m in _FENCE_RE.finditer(text)]
 
 
-class LeakIndex:
-    """Finds train code that appears verbatim in a test sample's output.
+def _code_lines(block: str) -> list[str]:
+    return [ln for ln in block.split("\n") if ln.strip()]
 
-    Blocks shorter than MIN_LEAK_LINES non-blank lines are ignored: a shared one-line
-    signature is not an implementation leak. An interior line of a block must be a whole
-    line of any text containing the block, so it narrows candidates before the exact check.
+
+class LeakIndex:
+    """Test-split code blocks, to find training text that shares one with them.
+
+    A training block leaks when it lies inside a test block or contains one; blocks with
+    fewer than MIN_LEAK_LINES non-blank lines are ignored (a shared signature is no leak).
+    Lookups go through whole lines: every test line maps to its blocks, and each test
+    block is also keyed by its longest line, so one dict lookup per line finds candidates.
     """
 
-    def __init__(self, test_outputs: list[str]) -> None:
-        self._outputs = test_outputs
-        self._by_line: dict[str, set[int]] = defaultdict(set)
-        for i, text in enumerate(test_outputs):
-            for line in text.split("\n"):
-                if line.strip():
-                    self._by_line[line].add(i)
+    def __init__(self, texts: list[str] | None = None) -> None:
+        self._blocks: list[str] = []
+        self._by_line: dict[str, list[int]] = defaultdict(list)
+        self._by_key: dict[str, list[int]] = defaultdict(list)
+        for text in texts or []:
+            self.add(text)
 
-    def _candidates(self, block: str) -> list[int]:
-        interior = block.split("\n")[1:-1]
-        anchor = max(interior, key=len, default="")
-        if not anchor.strip():
-            return list(range(len(self._outputs)))
-        return sorted(self._by_line.get(anchor, ()))
-
-    def leaks(self, output: str) -> bool:
-        """True when any multi-line code block of `output` occurs verbatim in a test output."""
-        for block in code_blocks(output):
-            if sum(1 for ln in block.splitlines() if ln.strip()) < MIN_LEAK_LINES:
+    def add(self, text: str) -> None:
+        """Index every multi-line code block of a test text."""
+        for block in code_blocks(text):
+            lines = _code_lines(block)
+            if len(lines) < MIN_LEAK_LINES:
                 continue
-            if any(block in self._outputs[i] for i in self._candidates(block)):
+            index = len(self._blocks)
+            self._blocks.append(block)
+            for line in dict.fromkeys(lines):
+                self._by_line[line].append(index)
+            self._by_key[max(lines, key=len)].append(index)
+
+    def leaks(self, text: str) -> bool:
+        """True when a multi-line code block of `text` overlaps a test block by containment."""
+        for block in code_blocks(text):
+            lines = _code_lines(block)
+            if len(lines) < MIN_LEAK_LINES:
+                continue
+            inside = self._by_line.get(max(lines, key=len), [])
+            if any(block in self._blocks[i] for i in inside):
                 return True
+            for line in dict.fromkeys(lines):
+                if any(self._blocks[i] in block for i in self._by_key.get(line, ())):
+                    return True
         return False
 
 
-def drop_reason(sample: Sample, params: Params) -> str | None:
+def length_reason(sample: Sample, params: Params) -> str | None:
     """Why a sample fails the length checks, or None when it passes."""
-    if not sample.input.strip() or len(sample.output.strip()) < params.min_output_chars:
+    if not sample.input.strip() or not sample.output.strip():
         return "empty"
+    if len(sample.output.strip()) < params.min_output_chars:
+        return "too_short"
     if len(sample.instruction or "") + len(sample.input) > params.max_input_chars:
         return "input_too_long"
     if len(sample.output) > params.max_output_chars:
@@ -92,67 +139,251 @@ def drop_reason(sample: Sample, params: Params) -> str | None:
     return None
 
 
-def clean(
-    splits: dict[str, list[Sample]], params: Params
-) -> tuple[dict[str, list[Sample]], dict[str, dict[str, int]]]:
-    """Apply every check; returns the kept samples and drop counts per split and reason."""
-    kept: dict[str, list[Sample]] = {split: [] for split in SPLITS}
-    dropped: dict[str, dict[str, int]] = {split: dict.fromkeys(REASONS, 0) for split in SPLITS}
-    seen: set[str] = set()
-    leak_index: LeakIndex | None = None
-    for split in ORDER:
-        if split == "train":
-            leak_index = LeakIndex([s.output for s in kept["test"]])
-        for sample in splits[split]:
-            reason = drop_reason(sample, params)
-            key = dedupe_key(sample)
-            if reason is None and params.dedupe and key in seen:
-                reason = "duplicate"
-            if reason is None and leak_index is not None and leak_index.leaks(sample.output):
-                reason = "leak"
-            if reason is not None:
-                dropped[split][reason] += 1
-                continue
-            seen.add(key)
-            kept[split].append(sample)
-    return kept, dropped
+def _oracles(sample: Sample) -> list[str] | None:
+    value = sample.metadata.get("oracle")
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    return None
 
 
-def _card(
-    read: dict[str, int], kept: dict[str, list[Sample]], dropped: dict[str, dict[str, int]]
+class Checker:
+    """Applies every check to a stream of samples, split by split in ORDER."""
+
+    def __init__(self, params: Params, card: CardBuilder) -> None:
+        self.params = params
+        self.card = card
+        self.seen: set[bytes] = set()
+        from guardian.retrieval import NearDupIndex  # numpy: keep the step registry light
+
+        self.near = NearDupIndex(params.near_threshold) if params.near_duplicates else None
+        self.test_code = LeakIndex()
+        self.test_ids: set[str] = set()
+
+    def reason(self, sample: Sample, split: str) -> str | None:
+        """Why `sample` is dropped, or None to keep it (updating dedupe and leak state)."""
+        meta = sample.metadata
+        reason = length_reason(sample, self.params) or self._format(sample)
+        if reason is None and self.params.grounding:
+            reason = self._grounding(sample)
+        if reason is None:
+            reason = self._context(sample)
+        key = dedupe_key(sample)
+        if reason is None and self.params.dedupe and key in self.seen:
+            reason = "duplicate"
+        if reason is None and split == "train" and self.params.leaks and self._leaks(sample):
+            reason = "leak"
+        if reason is None and self.near is not None:
+            text = f"{question_of(sample.input)}\n{sample.output}"
+            if not self.near.add_if_new(text):
+                reason = "near_duplicate"
+        if split == "test":
+            self.test_ids.update(_ids(meta, "oracle_ids"))
+            if meta.get("chunk_id") is not None:
+                self.test_ids.add(str(meta["chunk_id"]))
+        if reason is None:
+            self.seen.add(key)
+            if split == "test":
+                self.test_code.add(sample.output)
+                self.test_code.add(question_of(sample.input))
+        return reason
+
+    def _format(self, sample: Sample) -> str | None:
+        spans = quotes_in(sample.output)
+        if spans is None:
+            return "format"
+        meta = sample.metadata
+        if "has_oracle" in meta:
+            if not isinstance(meta["has_oracle"], bool) or _oracles(sample) is None:
+                return "format"
+            if not spans or final_answer(sample.output) is None:
+                return "format"
+        return None
+
+    def _grounding(self, sample: Sample) -> str | None:
+        spans = quotes_in(sample.output) or []
+        if not spans:
+            return None
+        oracles = _oracles(sample)
+        bad = ungrounded_quotes(sample.output, oracles) if oracles else spans
+        bad = bad if bad is not None else spans
+        self.card.count_quotes(len(spans), len(bad))
+        return "ungrounded" if bad else None
+
+    def _context(self, sample: Sample) -> str | None:
+        """A RAFT context must hold its oracle exactly when `has_oracle` says so."""
+        has, oracles = sample.metadata.get("has_oracle"), _oracles(sample)
+        if isinstance(has, bool) and oracles:
+            present = [o in sample.input for o in oracles]
+            if (has and not all(present)) or (not has and any(present)):
+                return "bad_context"
+        return None
+
+    def _leaks(self, sample: Sample) -> bool:
+        meta = sample.metadata
+        if self.test_ids.intersection(_ids(meta, "oracle_ids") + _ids(meta, "distractor_ids")):
+            return True
+        if meta.get("chunk_id") is not None and str(meta["chunk_id"]) in self.test_ids:
+            return True
+        return self.test_code.leaks(sample.output) or self.test_code.leaks(
+            question_of(sample.input)
+        )
+
+
+def _ids(meta: dict[str, Any], key: str) -> list[str]:
+    value = meta.get(key)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: file not found") from exc
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
+    with handle:
+        yield from enumerate(handle, start=1)
+
+
+def read_samples(
+    path: Path, on_error: CardBuilder | None, strict: bool
+) -> Iterator[tuple[str, Sample | None]]:
+    """(where, sample) per line; a malformed line yields None and is reported (or raised)."""
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+            sample = Sample.model_validate(obj)
+        except json.JSONDecodeError as exc:
+            message = f"{where}: invalid JSON ({exc.msg})"
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"]) or "<record>"
+            message = f"{where}: {loc}: {err['msg']}"
+        else:
+            yield where, sample
+            continue
+        if strict:
+            raise DataError(message)
+        if on_error is not None:
+            on_error.schema_error(message)
+        yield where, None
+
+
+def split_of(sample: Sample) -> str:
+    """The split a sample's metadata names (train when it names none or an unknown one)."""
+    split = sample.metadata.get("split")
+    return split if split in SPLITS else "train"
+
+
+def _split_sources(src: Path, need_all: bool) -> dict[str, list[tuple[Path, str | None]]]:
+    """Which file feeds each split: a dataset dir's split files, or one file filtered by split.
+
+    `need_all` makes a missing split file of a dataset dir an error (pipeline artifacts have
+    all three); otherwise it counts as empty.
+    """
+    if src.is_dir():
+        files = {s: src / f"{s}.jsonl" for s in SPLITS}
+        if not any(f.is_file() for f in files.values()):
+            raise DataError(f"{src}: no train.jsonl, val.jsonl or test.jsonl")
+        missing = [f for f in files.values() if not f.is_file()]
+        if need_all and missing:
+            raise DataError(f"{missing[0]}: file not found")
+        return {s: [(f, None)] if f.is_file() else [] for s, f in files.items()}
+    if not src.is_file():
+        raise DataError(f"{src}: file not found")
+    return {s: [(src, s)] for s in SPLITS}
+
+
+def _synthesis_info(src: Path) -> dict[str, Any]:
+    card = src / "card.json" if src.is_dir() else src.with_suffix(".card.json")
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    params = data.get("params", {}) if isinstance(data, dict) else {}
+    keys = ("raft", "oracle_fraction", "distractors", "seed", "max_context_chars")
+    return {k: params[k] for k in keys if k in params}
+
+
+def validate_dataset(
+    src: Path, out_dir: Path | None, params: Params, *, require_train: bool = False
 ) -> dict[str, Any]:
-    types: dict[str, dict[str, int]] = {}
-    for split in SPLITS:
-        counts: dict[str, int] = defaultdict(int)
-        for s in kept[split]:
-            counts[str(s.metadata.get("question_type", "unknown"))] += 1
-        types[split] = dict(sorted(counts.items()))
-    return {
-        "read": read,
-        "kept": {split: len(kept[split]) for split in SPLITS},
-        "dropped": {r: sum(dropped[s][r] for s in SPLITS) for r in REASONS},
-        "dropped_by_split": dropped,
-        "question_types": types,
-    }
+    """Check every sample of a dataset dir or JSONL file; write kept splits and card.json.
+
+    With `out_dir` None nothing is written (a dry check). `require_train` makes an empty
+    training split a DataError, raised before any output file appears.
+    """
+    card = CardBuilder(REASONS, params.seed, params.card_examples)
+    checker = Checker(params, card)
+    sources = _split_sources(src, need_all=params.strict_schema)
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(SplitWriter(out_dir)) if out_dir is not None else None
+        for split in ORDER:
+            for path, only in sources[split]:
+                errors = card if only in (None, ORDER[0]) else None
+                for _where, sample in read_samples(path, errors, params.strict_schema):
+                    if sample is None:
+                        if errors is not None:
+                            card.drop(split if only is None else "train", "schema")
+                        continue
+                    if only is not None and split_of(sample) != only:
+                        continue
+                    reason = checker.reason(sample, split)
+                    if reason is not None:
+                        card.drop(split, reason)
+                        continue
+                    card.keep(split, sample)
+                    if writer is not None:
+                        writer.write(split, sample)
+        if require_train and not card.kept["train"]:
+            dropped = {r: sum(card.dropped[s][r] for s in SPLITS) for r in REASONS}
+            summary = ", ".join(f"{r}={n}" for r, n in dropped.items() if n) or "none"
+            raise DataError(f"no training samples left after validation (dropped: {summary})")
+    result = card.build(
+        {"synthesis": _synthesis_info(src), "params": params.model_dump(mode="json")}
+    )
+    if out_dir is not None:
+        write_json(out_dir / "card.json", result)
+    return result
+
+
+def validate_data(
+    path: Path, params: Params | None = None, *, card_out: Path | None = None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """`guardian validate-data`: check a dataset dir or JSONL file without changing it.
+
+    Malformed lines are reported in the card (with file:line) rather than raised. Returns the
+    card and the kept count per split; `card_out` also writes the card there.
+    """
+    params = params or Params(strict_schema=False)
+    card = validate_dataset(path, None, params)
+    if card_out is not None:
+        write_json(card_out, card)
+    return card, dict(card["kept"])
 
 
 def run(ctx: StepContext, params: Params) -> StepResult:
     """Read train/val/test from the dataset artifact, clean them and write them back out."""
-    src = ctx.input("dataset")
-    splits = {split: list(read_jsonl(src / f"{split}.jsonl", Sample)) for split in SPLITS}
-    kept, dropped = clean(splits, params)
-    card = _card({s: len(splits[s]) for s in SPLITS}, kept, dropped)
-    if not kept["train"]:
-        summary = ", ".join(f"{r}={n}" for r, n in card["dropped"].items() if n) or "none"
-        raise DataError(f"no training samples left after validation (dropped: {summary})")
-    for split in SPLITS:
-        write_jsonl(ctx.out_dir / f"{split}.jsonl", kept[split])
-    write_json(ctx.out_dir / "card.json", card)
-    log.info("validate.done", **card["kept"], dropped=sum(card["dropped"].values()))
+    card = validate_dataset(ctx.input("dataset"), ctx.out_dir, params, require_train=True)
+    dropped = sum(card["dropped"].values())
+    log.info("validate.done", **card["kept"], dropped=dropped)
+    metrics: dict[str, Any] = {**card["kept"], "dropped": dropped}
+    metrics["ungrounded_quotes"] = card["quotes"]["ungrounded"]
+    if card["oracle"]["all"]["fraction"] is not None:
+        metrics["oracle_fraction"] = card["oracle"]["all"]["fraction"]
     return StepResult(
-        outputs=[f"{split}.jsonl" for split in SPLITS] + ["card.json"],
-        metrics={**card["kept"], "dropped": sum(card["dropped"].values())},
+        outputs=[f"{split}.jsonl" for split in SPLITS] + ["card.json"], metrics=metrics
     )
 
 
-SPEC = StepSpec(name="validate", fn=run, params=Params, needs=("dataset",), provides="dataset")
+SPEC = StepSpec(
+    name="validate",
+    fn=run,
+    params=Params,
+    needs=("dataset",),
+    provides="dataset",
+    version="2",
+)

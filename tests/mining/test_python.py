@@ -320,33 +320,43 @@ def _ast_units(source: bytes) -> dict[tuple[str, int, int], str | None]:
     return found
 
 
-def _stdlib_sample() -> list[Path]:
+def _stdlib_sample() -> tuple[Path, list[Path]]:
+    """A varied slice of the stdlib: packages with decorators, nested defs and async code."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(p for pkg in ("json", "http", "email") for p in (stdlib / pkg).rglob("*.py"))
-    return files[:40]
+    files = sorted(
+        p
+        for pkg in ("json", "http", "email", "asyncio", "unittest")
+        for p in (stdlib / pkg).rglob("*.py")
+    )
+    singles = ("dataclasses.py", "functools.py", "typing.py", "enum.py", "inspect.py")
+    return stdlib, [p for p in files if "test" not in p.parts][:90] + [stdlib / n for n in singles]
 
 
 def test_agrees_with_ast_on_stdlib_modules() -> None:
-    files = _stdlib_sample()
-    assert len(files) >= 25, "stdlib sources not found"
+    """Same (path, qualname, start, end) set as `ast`, both ways, and the same docstrings.
+
+    The whole-stdlib comparison is `benchmarks/mine_stdlib.py`; this is its fast sample.
+    """
+    stdlib, files = _stdlib_sample()
+    assert len(files) >= 60, "stdlib sources not found"
     ours: set[tuple[str, str, int, int]] = set()
     theirs: set[tuple[str, str, int, int]] = set()
     docs_ours: dict[tuple[str, str, int, int], str | None] = {}
     docs_theirs: dict[tuple[str, str, int, int], str | None] = {}
     for path in files:
+        rel = path.relative_to(stdlib).as_posix()
         source = path.read_bytes()
-        for unit in extract_units(source, str(path), PY):
-            key = (path.name, unit.qualname, unit.start_line, unit.end_line)
+        for unit in extract_units(source, rel, PY):
+            key = (rel, unit.qualname, unit.start_line, unit.end_line)
             ours.add(key)
             docs_ours[key] = unit.docstring
             ast.parse(unit.code)
         for (qual, start, end), doc in _ast_units(source).items():
-            key = (path.name, qual, start, end)
+            key = (rel, qual, start, end)
             theirs.add(key)
             docs_theirs[key] = doc
-    assert len(theirs) > 500
+    assert len(theirs) > 3000
     both = ours & theirs
-    assert len(both) >= 0.99 * len(theirs), sorted(theirs - ours)[:10]
-    assert len(both) >= 0.99 * len(ours), sorted(ours - theirs)[:10]
-    same_doc = sum(docs_ours[k] == docs_theirs[k] for k in both)
-    assert same_doc >= 0.99 * len(both)
+    assert len(both) >= 0.995 * len(theirs), sorted(theirs - ours)[:10]
+    assert len(both) >= 0.995 * len(ours), sorted(ours - theirs)[:10]
+    assert [k for k in both if docs_ours[k] != docs_theirs[k]] == []

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 from guardian.errors import ConfigError, DataError
+from guardian.raft import ANSWER_TAG, final_answer, question_of, ungrounded_quotes
 from guardian.records import Chunk, Sample, read_jsonl, write_jsonl
 from guardian.steps.base import StepContext
 from guardian.steps.synthesize import SPEC, Params, resolve_templates_dir, run, split_files
@@ -70,6 +71,14 @@ def test_spec_wiring() -> None:
     assert SPEC.needs == ("chunks",) and SPEC.provides == "dataset"
 
 
+PLAIN_KEYS = {"chunk_id", "path", "commit", "qualname", "question_type", "split"}
+RAFT_KEYS = PLAIN_KEYS | {"oracle_ids", "distractor_ids", "has_oracle", "oracle"}
+
+
+def all_samples(out: Path) -> list[Sample]:
+    return [x for samples in load(out).values() for x in samples]
+
+
 def test_split_is_by_file_and_metadata_is_complete(tmp_path: Path) -> None:
     out = run_step(tmp_path, make_chunks(8), Params())
     data = load(out)
@@ -80,29 +89,145 @@ def test_split_is_by_file_and_metadata_is_complete(tmp_path: Path) -> None:
     assert not paths["val"] & paths["test"]
     for split, samples in data.items():
         for sample in samples:
-            assert set(sample.metadata) == {
-                "chunk_id",
-                "path",
-                "commit",
-                "qualname",
-                "question_type",
-                "split",
-            }
+            assert set(sample.metadata) == RAFT_KEYS
             assert sample.metadata["split"] == split
     card = json.loads((out / "card.json").read_text())
     assert card["samples"] == {s: len(data[s]) for s in SPLITS}
     assert card["files"] == {s: sorted(paths[s]) for s in SPLITS}
-    assert sum(card["question_types"]["locate"].values()) == 8 * 3
+    assert sum(card["question_types"]["where"].values()) == 8 * 3
+    assert sum(card["question_types"]["module"].values()) == 8
 
 
-def test_output_is_byte_identical_and_independent_of_input_order(tmp_path: Path) -> None:
+def test_plain_mode_has_no_context(tmp_path: Path) -> None:
+    out = run_step(tmp_path, make_chunks(4), Params(raft=False))
+    samples = all_samples(out)
+    assert samples and all(set(x.metadata) == PLAIN_KEYS for x in samples)
+    where = [x for x in samples if x.metadata["question_type"] == "where"]
+    module = where[0].metadata["path"].removesuffix(".py").replace("/", ".")
+    assert where[0].input == f"Where is `{module}.{where[0].metadata['qualname']}` defined?"
+    assert all("Documents:" not in x.input and ANSWER_TAG not in x.output for x in samples)
+    assert "raft" not in json.loads((out / "card.json").read_text())
+
+
+def test_raft_samples_quote_their_oracle_and_carry_it_as_flagged(tmp_path: Path) -> None:
+    out = run_step(tmp_path, make_chunks(10), Params())
+    samples = all_samples(out)
+    assert len({x.metadata["question_type"] for x in samples}) >= 7
+    for x in samples:
+        meta = x.metadata
+        assert x.input.startswith("Documents:\n[1] ")
+        assert x.instruction == Params().instruction
+        assert ungrounded_quotes(x.output, meta["oracle"]) == []
+        assert final_answer(x.output)
+        assert (meta["oracle"][0] in x.input) is meta["has_oracle"]
+        assert meta["chunk_id"] not in meta["distractor_ids"]
+        assert len(meta["distractor_ids"]) == (3 if meta["has_oracle"] else 4)
+        assert x.input.count("\n[") == 4
+
+
+def test_oracle_fraction_is_exact_per_split(tmp_path: Path) -> None:
+    params = Params(oracle_fraction=0.7)
+    out = run_step(tmp_path, make_chunks(12), params)
+    for split, samples in load(out).items():
+        with_oracle = sum(1 for x in samples if x.metadata["has_oracle"])
+        assert abs(with_oracle - 0.7 * len(samples)) <= 1, split
+    card = json.loads((out / "card.json").read_text())
+    assert abs(card["raft"]["oracle_fraction"] - 0.7) < 0.01
+    assert card["raft"]["target_oracle_fraction"] == 0.7
+
+
+def test_distractors_never_come_from_more_held_out_splits(tmp_path: Path) -> None:
+    chunks = make_chunks(12)
+    out = run_step(tmp_path, chunks, Params(min_pool=1))
+    data = load(out)
+    split_of_path = {x.metadata["path"]: s for s, xs in data.items() for x in xs}
+    split_of = {c.id: split_of_path[c.path] for c in chunks}
+    allowed = {"train": {"train"}, "val": {"train", "val"}, "test": set(SPLITS)}
+    seen = set()
+    for split, samples in data.items():
+        for x in samples:
+            if x.metadata["question_type"] == "module":
+                continue
+            used = {split_of[i] for i in x.metadata["distractor_ids"]}
+            assert used <= allowed[split]
+            seen |= used
+    assert seen == set(SPLITS)
+
+
+def test_distractors_are_the_nearest_neighbours(tmp_path: Path) -> None:
+    chunks = make_chunks(6, per_file=1)
+    names = ["reserve_stock_order", "release_stock_item", "parse_money", "render_invoice",
+             "reserve_stock_order_later", "format_date"]  # fmt: skip
+    chunks = [
+        c.model_copy(
+            update={
+                "name": n,
+                "qualname": n,
+                "id": f"id-{n}",
+                "signature": f"def {n}(x)",
+                "code": c.code.replace(c.name, n),
+            }
+        )  # fmt: skip
+        for c, n in zip(chunks, names, strict=True)
+    ]
+    out = run_step(tmp_path, chunks, Params(test_fraction=0.0, val_fraction=0.0, distractors=1))
+    checked = 0
+    for x in all_samples(out):
+        if x.metadata["chunk_id"] == "id-reserve_stock_order":
+            checked += 1
+            expected = ["id-reserve_stock_order_later"] if x.metadata["has_oracle"] else [
+                "id-reserve_stock_order_later", "id-release_stock_item"]  # fmt: skip
+            assert x.metadata["distractor_ids"] == expected
+    assert checked >= 5
+
+
+def test_max_context_chars_drops_distractors(tmp_path: Path) -> None:
+    out = run_step(tmp_path, make_chunks(4), Params(max_context_chars=200))
+    for x in all_samples(out):
+        meta = x.metadata
+        docs = meta["oracle"][0] if meta["has_oracle"] else ""
+        assert len(meta["distractor_ids"]) <= 3
+        if meta["has_oracle"] and len(docs) > 200:
+            assert meta["distractor_ids"] == []
+        else:
+            assert len(meta["distractor_ids"]) >= (0 if meta["has_oracle"] else 1)
+
+
+def test_every_documented_function_gets_at_least_five_questions(tmp_path: Path) -> None:
+    out = run_step(tmp_path, make_chunks(5), Params())
+    card = json.loads((out / "card.json").read_text())
+    per_unit = card["questions_per_documented_unit"]
+    assert per_unit["units"] == 15 and per_unit["min"] >= 5 and per_unit["at_least_5"] == 1.0
+    questions = [question_of(x.input) for x in all_samples(out)]
+    assert "What does `shop.mod00.func_0_0` do?" in questions
+    assert "How do I call `shop.mod00.func_0_0`?" in questions
+
+
+def test_small_pools_give_the_same_kind_of_dataset(tmp_path: Path) -> None:
+    chunks = make_chunks(9)
+    out = run_step(tmp_path, chunks, Params(min_pool=1, max_pool=3), "pooled")
+    card = json.loads((out / "card.json").read_text())
+    assert card["pools"] == 9
+    assert abs(card["raft"]["oracle_fraction"] - 0.8) < 0.02
+    for x in all_samples(out):
+        if x.metadata["question_type"] != "module":
+            ids = set(x.metadata["distractor_ids"])
+            assert all(i.split("-")[0] == x.metadata["chunk_id"].split("-")[0] for i in ids)
+
+
+@pytest.mark.parametrize("raft", [True, False])
+def test_output_is_byte_identical_and_independent_of_input_order(
+    tmp_path: Path, raft: bool
+) -> None:
     chunks = make_chunks(6)
-    first = run_step(tmp_path, chunks, Params(), "a")
+    first = run_step(tmp_path, chunks, Params(raft=raft), "a")
     shuffled = chunks[:]
     random.Random(7).shuffle(shuffled)
-    second = run_step(tmp_path, shuffled, Params(), "b")
+    second = run_step(tmp_path, shuffled, Params(raft=raft), "b")
     for name in ("train.jsonl", "val.jsonl", "test.jsonl", "card.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    third = run_step(tmp_path, chunks, Params(raft=raft, seed=1), "c")
+    assert (first / "train.jsonl").read_bytes() != (third / "train.jsonl").read_bytes()
 
 
 def test_fractions_are_honoured_by_file_count() -> None:
@@ -139,9 +264,9 @@ def test_too_few_files_all_train_with_warning(tmp_path: Path) -> None:
 
 
 def test_question_types_filter(tmp_path: Path) -> None:
-    out = run_step(tmp_path, make_chunks(4), Params(question_types=["locate", "signature"]))
+    out = run_step(tmp_path, make_chunks(4), Params(question_types=["where", "signature"]))
     types = {x.metadata["question_type"] for samples in load(out).values() for x in samples}
-    assert types == {"locate", "signature"}
+    assert types == {"where", "signature"}
     with pytest.raises(ConfigError, match=r"question_types: unknown bogus \(known: "):
         run_step(tmp_path, make_chunks(4), Params(question_types=["bogus"]), "bad")
 
@@ -150,8 +275,8 @@ def test_min_docstring_chars_drops_docstring_questions(tmp_path: Path) -> None:
     params = Params(min_docstring_chars=500)
     out = run_step(tmp_path, make_chunks(4), params)
     types = {x.metadata["question_type"] for samples in load(out).values() for x in samples}
-    assert "explain" not in types and "complete" not in types
-    assert "locate" in types
+    assert not types & {"explain", "complete", "locate", "document"}
+    assert "where" in types
 
 
 def test_empty_chunks_is_a_data_error(tmp_path: Path) -> None:
@@ -186,6 +311,28 @@ def test_templates_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     out = run_step(tmp_path, make_chunks(3), Params())
     samples = [x for split in load(out).values() for x in split]
     assert {x.metadata["question_type"] for x in samples} == {"only"}
+    first = samples[0]
+    header = first.metadata["oracle"][0].splitlines()[0]
+    assert first.output == (
+        f"The relevant document is ##begin_quote##{header}##end_quote##.\n"
+        f"<ANSWER>: {first.metadata['qualname']}"
+    )
     assert resolve_templates_dir(str(tmp_path / "prompts")) == tmp_path / "prompts"
     with pytest.raises(ConfigError, match="templates_dir 'missing': not found"):
         resolve_templates_dir("missing")
+
+
+def test_module_questions_never_use_their_own_outline_as_a_distractor(tmp_path: Path) -> None:
+    methods_only = [
+        c.model_copy(update={"kind": "method", "qualname": f"Box.{c.name}", "path": "shop/a.py"})
+        for c in make_chunks(1)
+    ]
+    chunks = methods_only + [c for c in make_chunks(5) if c.path != "shop/mod00.py"]
+    out = run_step(tmp_path, chunks, Params(test_fraction=0.0, val_fraction=0.0))
+    modules = [x for x in all_samples(out) if x.metadata["question_type"] == "module"]
+    assert sorted(x.metadata["path"] for x in modules) == [f"shop/mod0{i}.py" for i in range(1, 5)]
+    for x in modules:
+        ids = x.metadata["distractor_ids"]
+        assert x.metadata["oracle_ids"] == [f"module:{x.metadata['path']}"]
+        assert ids and x.metadata["oracle_ids"][0] not in ids
+        assert all(i.startswith("module:shop/mod0") for i in ids)

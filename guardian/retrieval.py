@@ -1,0 +1,190 @@
+"""Near-neighbour search over code text: BM25 for hard RAFT distractors, MinHash for near-dups.
+
+Both are deterministic (no process-salted `hash()`), numpy-backed and bounded: BM25 indexes one
+candidate pool at a time, and the MinHash index keeps a few integers per kept sample.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["BM25", "NearDupIndex", "Neighbours", "shingles", "terms"]
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_WORD = re.compile(r"[a-z0-9]+")
+STOPWORDS = frozenset(
+    "self cls the an and or of to in is it for on be as by if not none true false def class "
+    "return returns this that with from import are was can any all str int bool".split()
+)
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased identifier terms of a text, plus the parts of snake_case and CamelCase names."""
+    out: list[str] = []
+    for ident in _IDENT.findall(text):
+        low = ident.lower()
+        if len(low) > 1 and low not in STOPWORDS:
+            out.append(low)
+        parts = [p.lower() for chunk in ident.split("_") for p in _CAMEL.split(chunk) if p]
+        if len(parts) > 1:
+            out.extend(p for p in parts if len(p) > 1 and p not in STOPWORDS)
+    return out
+
+
+class BM25:
+    """Okapi BM25 over a fixed list of documents (term lists), queried by document index.
+
+    Postings are numpy arrays per term with the BM25 weight precomputed, so one query costs
+    one dense add per query term plus a partition over the pool. Ties are broken by distance
+    in index order from the query document, then by index: nearby code wins, deterministically.
+    """
+
+    def __init__(self, docs: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75) -> None:
+        self.n = len(docs)
+        lengths = np.array([len(d) for d in docs], dtype=np.float64)
+        avg = float(lengths.mean()) if self.n and lengths.sum() else 1.0
+        vocab: dict[str, int] = {}
+        rows: dict[int, list[tuple[int, int]]] = {}
+        self._doc_terms: list[np.ndarray] = []
+        for i, doc in enumerate(docs):
+            counts = Counter(doc)
+            ids = []
+            for term, tf in sorted(counts.items()):
+                tid = vocab.setdefault(term, len(vocab))
+                rows.setdefault(tid, []).append((i, tf))
+                ids.append(tid)
+            self._doc_terms.append(np.array(ids, dtype=np.int64))
+        self._postings: list[tuple[np.ndarray, np.ndarray]] = []
+        for tid in range(len(vocab)):
+            entries = rows[tid]
+            idx = np.array([e[0] for e in entries], dtype=np.int64)
+            freq = np.array([e[1] for e in entries], dtype=np.float64)
+            df = len(entries)
+            idf = math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+            norm = k1 * (1.0 - b + b * lengths[idx] / avg)
+            self._postings.append((idx, idf * freq * (k1 + 1.0) / (freq + norm)))
+
+    def scores(self, query: int) -> np.ndarray:
+        """BM25 score of every document against document `query`'s terms."""
+        out = np.zeros(self.n, dtype=np.float64)
+        for tid in self._doc_terms[query]:
+            idx, weight = self._postings[int(tid)]
+            out[idx] += weight
+        return out
+
+    def nearest(
+        self, query: int, k: int, allowed: np.ndarray | None = None, exclude: Iterable[int] = ()
+    ) -> list[int]:
+        """Up to k documents most similar to `query` (never itself, `exclude` or not `allowed`)."""
+        if k <= 0 or self.n == 0:
+            return []
+        score = self.scores(query)
+        banned = np.zeros(self.n, dtype=bool) if allowed is None else ~allowed
+        banned[query] = True
+        for i in exclude:
+            banned[i] = True
+        score[banned] = -np.inf
+        open_count = int((~banned).sum())
+        k = min(k, open_count)
+        if k == 0:
+            return []
+        threshold = np.partition(score, self.n - k)[self.n - k]
+        cand = np.flatnonzero(score >= threshold)
+        distance = np.abs(cand - query)
+        order = np.lexsort((cand, distance, -score[cand]))
+        return [int(i) for i in cand[order[:k]]]
+
+
+class Neighbours:
+    """BM25 neighbours within one pool, with a visibility rule and exclusion groups.
+
+    Each item has a rank; a query sees only items of its own rank or lower (train 0 < val 1 <
+    test 2, so held-out code never lands in a training context). Items sharing any group key
+    (the same unit seen twice, identical code) never neighbour each other.
+    """
+
+    def __init__(
+        self, texts: Sequence[str], ranks: Sequence[int], groups: Sequence[Sequence[str]]
+    ) -> None:
+        self.index = BM25([terms(t) for t in texts])
+        self._ranks = np.array(ranks, dtype=np.int64)
+        self._visible = {r: self._ranks <= r for r in sorted(set(ranks))}
+        self._groups = groups
+        self._members: dict[str, list[int]] = defaultdict(list)
+        for i, keys in enumerate(groups):
+            for key in keys:
+                self._members[key].append(i)
+
+    def of(self, i: int, k: int) -> list[int]:
+        """The k nearest items to item i that it may see."""
+        exclude = {j for key in self._groups[i] for j in self._members[key]}
+        return self.index.nearest(i, k, self._visible[int(self._ranks[i])], exclude)
+
+
+def shingles(text: str, width: int = 3) -> set[str]:
+    """Word `width`-grams of a lower-cased, punctuation-free text (the words if it is shorter)."""
+    words = _WORD.findall(text.lower())
+    if len(words) <= width:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + width]) for i in range(len(words) - width + 1)}
+
+
+class NearDupIndex:
+    """MinHash with LSH banding: is a text a near-duplicate of one already kept?
+
+    A text is a candidate when one band of its signature equals a kept text's band; the
+    candidate is confirmed when the signatures agree on at least `threshold` of their
+    positions (an estimate of the shingle Jaccard similarity). Shingles hash with crc32 and
+    permute with fixed multiply-shift hashes, so the result never depends on the process.
+    """
+
+    def __init__(self, threshold: float = 0.9, num_perm: int = 32, bands: int = 4) -> None:
+        if num_perm % bands:
+            raise ValueError("num_perm must be a multiple of bands")
+        self.threshold = threshold
+        self.bands = bands
+        self.rows = num_perm // bands
+        rng = np.random.Generator(np.random.PCG64(20240314))
+        self._mul = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
+        self._add = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+        self._buckets: dict[int, int] = {}
+        self._signatures = np.zeros((1024, num_perm), dtype=np.uint32)
+        self._count = 0
+
+    def signature(self, text: str) -> np.ndarray:
+        """The MinHash signature (num_perm uint32 values) of a text's word shingles."""
+        grams = shingles(text)
+        if not grams:
+            grams = {""}
+        base = np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            mixed = (np.outer(self._mul, base) + self._add[:, None]) >> np.uint64(32)
+        return mixed.min(axis=1).astype(np.uint32)
+
+    def add_if_new(self, text: str) -> bool:
+        """Keep `text` and return True, or return False when it near-duplicates a kept one."""
+        sig = self.signature(text)
+        keys = [
+            (b << 32) | zlib.crc32(sig[b * self.rows : (b + 1) * self.rows].tobytes())
+            for b in range(self.bands)
+        ]
+        for key in keys:
+            other = self._buckets.get(key)
+            if other is not None:
+                agree = float(np.mean(self._signatures[other] == sig))
+                if agree >= self.threshold:
+                    return False
+        if self._count == len(self._signatures):
+            self._signatures = np.concatenate([self._signatures, np.zeros_like(self._signatures)])
+        self._signatures[self._count] = sig
+        for key in keys:
+            self._buckets.setdefault(key, self._count)
+        self._count += 1
+        return True
