@@ -210,18 +210,52 @@ def mine(
     repo: Path,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="chunks JSONL to write")],
     language: Annotated[list[str] | None, typer.Option(help="languages to mine")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="re-parse files changed since this git revision")
+    ] = None,
+    stats: Annotated[
+        bool, typer.Option("--stats", help="print counts per language, kind, skip reason")
+    ] = False,
 ) -> None:
-    """Mine functions, methods and classes from the files git tracks at HEAD."""
-    from guardian.steps.mine import Params
+    """Mine functions, methods and classes from the files git tracks at HEAD (or a plain dir)."""
+    from guardian.steps.mine import Params, format_stats
 
     _setup(None)
-    params = Params.model_validate({"languages": language} if language else {})
+    raw: dict[str, Any] = {"allow_plain_dir": True}
+    if language:
+        raw["languages"] = language
+    if since:
+        raw["since"] = since
+    params = Params.model_validate(raw)
     tmp = _standalone("mine", params, {}, repo)
     try:
         _move(tmp / "chunks.jsonl", out_file)
+        if stats:
+            out.print(format_stats(json.loads((tmp / "stats.json").read_text())), highlight=False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out.print(f"wrote {out_file}", highlight=False)
+
+
+@app.command("validate-data")
+@handled
+def validate_data_cmd(
+    data: Annotated[Path, typer.Argument(help="dataset dir (train/val/test.jsonl) or a JSONL")],
+    card: Annotated[Path | None, typer.Option(help="write the dataset card JSON here")] = None,
+) -> None:
+    """Check a dataset without changing it: schema, grounding, duplicates, leaks; print a card."""
+    from guardian.dataset_card import summary_lines
+    from guardian.steps.validate import validate_data
+
+    _setup(None)
+    if not data.exists():
+        raise DataError(f"{data}: file not found")
+    result, _kept = validate_data(data, card_out=card)
+    for line in summary_lines(result):
+        out.print(line, highlight=False)
+    count = int(result["schema_errors"]["count"])
+    if count:
+        raise DataError(f"{data}: {count} malformed line(s), listed above")
 
 
 @app.command()
@@ -231,6 +265,10 @@ def synthesize(
     out_file: Annotated[Path, typer.Option("--out", "-o", help="samples JSONL to write")],
     templates: Annotated[str | None, typer.Option(help="templates dir")] = None,
     seed: int = 0,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="template Q/A without RAFT context")
+    ] = False,
+    distractors: Annotated[int | None, typer.Option(help="RAFT distractors per sample")] = None,
 ) -> None:
     """Turn chunks into Q/A samples (split by file: metadata.split says train/val/test)."""
     from guardian.records import Sample, read_jsonl, write_json, write_jsonl
@@ -239,9 +277,11 @@ def synthesize(
     _setup(None)
     if not chunks.is_file():
         raise DataError(f"{chunks}: file not found")
-    raw: dict[str, Any] = {"seed": seed}
+    raw: dict[str, Any] = {"seed": seed, "raft": not plain}
     if templates:
         raw["templates_dir"] = templates
+    if distractors is not None:
+        raw["distractors"] = distractors
     params = Params.model_validate(raw)
     src = _tmp_input("chunks", chunks, "chunks.jsonl")
     try:

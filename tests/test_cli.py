@@ -104,7 +104,9 @@ def test_steps_by_hand(tmp_path: Path, small_repo: Path) -> None:
     assert (plan_dir / "train_plan.json").is_file() and not (plan_dir / "adapter").exists()
 
     model = tmp_path / "model"
-    proc = guardian("train", str(data), "--out", str(model), "--base", str(base), "--max-steps", "3")
+    proc = guardian(
+        "train", str(data), "--out", str(model), "--base", str(base), "--max-steps", "3"
+    )
     assert proc.returncode == 0, proc.stderr
     assert (model / "adapter" / "adapter_config.json").is_file()
 
@@ -123,9 +125,41 @@ def test_bad_inputs_give_one_line(tmp_path: Path) -> None:
     bad.write_text('{"input": "q", "output": "a"}\n{"input": 3}\n')
     proc = guardian("train", str(bad), "--out", str(tmp_path / "m"), "--dry-run")
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [f"error: {bad}:2: input: Input should be a valid string"]
-    proc = guardian("mine", str(tmp_path), "--out", str(tmp_path / "c.jsonl"), "--language", "cobol")
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {bad}:2: input: Input should be a valid string"
+    ]
+    proc = guardian(
+        "mine", str(tmp_path), "--out", str(tmp_path / "c.jsonl"), "--language", "cobol"
+    )
     assert proc.returncode == 1 and proc.stderr.startswith("error: options: languages.0:")
     assert not (tmp_path / "m").exists() and not (tmp_path / "c.jsonl").exists()
     proc = guardian("report", "--format", "md")
     assert proc.returncode == 1 and "no runs yet" in proc.stderr
+
+
+def test_mine_stats_since_and_plain_dir(tmp_path: Path, small_repo: Path) -> None:
+    chunks = tmp_path / "chunks.jsonl"
+    proc = guardian("mine", str(small_repo), "--out", str(chunks), "--stats", "--since", "HEAD")
+    assert proc.returncode == 0, proc.stderr
+    assert "python" in proc.stdout and "skip" in proc.stdout.lower()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "a.py").write_text('def f():\n    """Say hi."""\n    return "hi"\n')
+    proc = guardian("mine", str(plain), "--out", str(tmp_path / "p.jsonl"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "p.jsonl").read_text())["qualname"] == "f"
+
+
+def test_validate_data_reports_card_and_bad_lines(tmp_path: Path, small_repo: Path) -> None:
+    chunks, data = tmp_path / "chunks.jsonl", tmp_path / "data.jsonl"
+    assert guardian("mine", str(small_repo), "--out", str(chunks)).returncode == 0
+    assert guardian("synthesize", str(chunks), "--out", str(data)).returncode == 0
+    card = tmp_path / "card.json"
+    proc = guardian("validate-data", str(data), "--card", str(card))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("kept ") and json.loads(card.read_text())["kept"]["train"] > 0
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(data.read_text() + '{"input": 5}\n')
+    proc = guardian("validate-data", str(broken))
+    assert proc.returncode == 1
+    assert "1 malformed line(s)" in proc.stderr and "Traceback" not in proc.stderr

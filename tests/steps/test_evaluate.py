@@ -85,7 +85,11 @@ def test_trained_challenger_beats_untrained_base(world: dict[str, Path], tmp_pat
     assert [it["index"] for it in items] == list(range(8))
     assert all(it["path"] == "guardian/core.py" for it in items)
     with_em = [it for it in items if "challenger_em" in it]
-    assert len(with_em) == 3 and [it["index"] for it in with_em] == evaluate.spread(8, 3) == [0, 2, 5]
+    assert len(with_em) == 3 and [it["index"] for it in with_em] == evaluate.spread(8, 3) == [
+        0,
+        2,
+        5,
+    ]
     assert isinstance(with_em[0]["challenger_answer"], str) and with_em[0]["reference"]
     assert sum(it["answer_tokens"] for it in items) == report["challenger"]["answer_tokens"]
     weighted = sum(it["challenger_nll"] * it["answer_tokens"] for it in items)
