@@ -231,7 +231,8 @@ def mine(
     try:
         _move(tmp / "chunks.jsonl", out_file)
         if stats:
-            out.print(format_stats(json.loads((tmp / "stats.json").read_text())), highlight=False)
+            stats_text = format_stats(json.loads((tmp / "stats.json").read_text()))
+            out.print(stats_text, highlight=False, markup=False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out.print(f"wrote {out_file}", highlight=False)
