@@ -180,7 +180,8 @@ def render_markdown(rep: dict[str, Any]) -> str:
             "",
             "## Training",
             "",
-            f"- {m.get('steps')} steps on {m.get('n_train')} samples; loss "
+            f"- {m.get('steps')} steps on {m.get('n_train')} samples; mean loss of the first "
+            "and last 5 steps "
             f"{_num(m.get('train_loss_first'))} → {_num(m.get('train_loss_last'))}, "
             f"validation loss {_num(m.get('val_loss'))}",
         ]

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CHECKPOINT_FORMAT = 1
+# Single-batch losses are noisy; the first/last figures in metrics average this many steps.
+LOSS_WINDOW = 5
 
 
 class Params(StepParams):
@@ -108,8 +110,8 @@ def train_model(
     ckpt_path.unlink(missing_ok=True)
     losses = [row["loss"] for row in outcome.rows if "loss" in row]
     metrics: dict[str, Any] = {
-        "train_loss_first": losses[0] if losses else None,
-        "train_loss_last": losses[-1] if losses else None,
+        "train_loss_first": _mean(losses[:LOSS_WINDOW]),
+        "train_loss_last": _mean(losses[-LOSS_WINDOW:]),
         "val_loss": outcome.val_loss,
         "steps": total,
         "n_train": len(train_ex),
@@ -119,6 +121,10 @@ def train_model(
     log.info("train finished", **metrics)
     outputs = ["adapter", "loss_log.jsonl", "train_plan.json", "base.json"]
     return Trained(StepResult(outputs=outputs, metrics=metrics), model)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def total_steps(n_train: int, params: Params) -> int:

@@ -184,7 +184,8 @@ def test_killed_run_resumes_from_checkpoint_and_matches_uninterrupted(
     clean = _ctx(tmp_path, data, "clean", tmp_path / "home2")
     reference = run(clean, params)
     assert reference.metrics["resumed_from"] == 0
-    assert rows[0]["loss"] == pytest.approx(reference.metrics["train_loss_first"])
+    first = [r["loss"] for r in rows[:-1]][:5]
+    assert sum(first) / len(first) == pytest.approx(reference.metrics["train_loss_first"])
     resumed = load_file(str(ctx.out_dir / "adapter" / "adapter_model.safetensors"))
     straight = load_file(str(clean.out_dir / "adapter" / "adapter_model.safetensors"))
     assert resumed.keys() == straight.keys()
