@@ -56,8 +56,8 @@ class Sample(BaseModel):
 R = TypeVar("R", bound=BaseModel)
 
 
-def read_jsonl(path: Path, model: type[R]) -> Iterator[R]:
-    """Stream records from a JSONL file; a bad line raises DataError naming file:line and field."""
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line) of a text file; a missing or unreadable file is a DataError."""
     try:
         handle = path.open(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -65,19 +65,24 @@ def read_jsonl(path: Path, model: type[R]) -> Iterator[R]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
     with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
-            try:
-                yield model.model_validate(obj)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                loc = ".".join(str(p) for p in err["loc"]) or "<record>"
-                raise DataError(f"{path}:{lineno}: {loc}: {err['msg']}") from exc
+        yield from enumerate(handle, start=1)
+
+
+def read_jsonl(path: Path, model: type[R]) -> Iterator[R]:
+    """Stream records from a JSONL file; a bad line raises DataError naming file:line and field."""
+    for lineno, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+        try:
+            yield model.model_validate(obj)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"]) or "<record>"
+            raise DataError(f"{path}:{lineno}: {loc}: {err['msg']}") from exc
 
 
 def write_jsonl(path: Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:

@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError
 from guardian.dataset_card import SPLITS, CardBuilder, SplitWriter
 from guardian.errors import DataError
 from guardian.raft import final_answer, normalise_ws, question_of, quotes_in, ungrounded_quotes
-from guardian.records import Sample, write_json
+from guardian.records import Sample, numbered_lines, write_json
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
 
 log = structlog.get_logger(__name__)
@@ -234,22 +234,11 @@ def _ids(meta: dict[str, Any], key: str) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    try:
-        handle = path.open(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: file not found") from exc
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
-    with handle:
-        yield from enumerate(handle, start=1)
-
-
 def read_samples(
     path: Path, on_error: CardBuilder | None, strict: bool
 ) -> Iterator[tuple[str, Sample | None]]:
     """(where, sample) per line; a malformed line yields None and is reported (or raised)."""
-    for lineno, line in _lines(path):
+    for lineno, line in numbered_lines(path):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
