@@ -34,13 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-}
+from _common import commit_tree, git  # noqa: E402
 
 
 def copy_stdlib(stdlib: Path, dest: Path) -> list[str]:
@@ -53,13 +47,8 @@ def copy_stdlib(stdlib: Path, dest: Path) -> list[str]:
     for rel in paths:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(stdlib / rel, dest / rel)
-    for cmd in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "stdlib"],
-    ):
-        subprocess.run(cmd, cwd=dest, check=True, env=GIT_ENV)
-    subprocess.run(["git", "gc", "-q"], cwd=dest, check=True, env=GIT_ENV)
+    commit_tree(dest, "stdlib")
+    git(dest, "gc", "-q")
     return paths
 
 
@@ -236,7 +225,7 @@ def main() -> None:
     print(f"re-mine, nothing changed: {warm['seconds']:.2f} s")
     target = repo / "json" / "decoder.py"
     target.write_text(target.read_text() + "\n\ndef _bench_added(x):\n    return x\n")
-    subprocess.run(["git", "commit", "-qam", "touch one file"], cwd=repo, check=True, env=GIT_ENV)
+    git(repo, "commit", "-qam", "touch one file")
     incr, _ = mine_in_child(repo, home, work / "out-incr")
     m = incr["metrics"]
     print(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from _common import commit_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,21 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def make_demo_repo(dest: Path) -> Path:
     """Copy examples/demo-project to dest and commit it with fixed dates."""
     shutil.copytree(ROOT / "examples" / "demo-project", dest)
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-    }
-    for cmd in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "demo"],
-    ):
-        subprocess.run(cmd, cwd=dest, check=True, env=env)
+    commit_tree(dest, "demo")
     return dest
 
 

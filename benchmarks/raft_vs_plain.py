@@ -20,22 +20,14 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from _common import commit_tree
 
 ROOT = Path(__file__).resolve().parents[1]
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-}
 SPLITS = ("train", "val", "test")
 
 
@@ -47,10 +39,7 @@ def make_repo(package: str, repo: Path) -> None:
         dest = repo / package / path.relative_to(src)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
-    env = {**os.environ, **GIT_ENV}
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"]):
-        subprocess.run(cmd, cwd=repo, check=True, env=env)
-    subprocess.run(["git", "commit", "-qm", package], cwd=repo, check=True, env=env)
+    commit_tree(repo, package)
 
 
 def step_params(skills_file: Path) -> dict[str, dict[str, Any]]:

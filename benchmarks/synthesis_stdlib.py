@@ -16,21 +16,14 @@ import multiprocessing as mp
 import os
 import resource
 import shutil
-import subprocess
 import sysconfig
 import time
 from pathlib import Path
 from typing import Any
 
+from _common import commit_tree
+
 ROOT = Path(__file__).resolve().parents[1]
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-}
 
 
 def make_repo(stdlib: Path, repo: Path) -> None:
@@ -42,10 +35,7 @@ def make_repo(stdlib: Path, repo: Path) -> None:
         dest = repo / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
-    env = {**os.environ, **GIT_ENV}
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"]):
-        subprocess.run(cmd, cwd=repo, check=True, env=env)
-    subprocess.run(["git", "commit", "-qm", "stdlib"], cwd=repo, check=True, env=env)
+    commit_tree(repo, "stdlib")
 
 
 def _out(work: Path, name: str) -> Path:
