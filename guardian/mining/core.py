@@ -150,17 +150,18 @@ def leading_nodes(outer: Node, spec: LanguageSpec, source: bytes) -> tuple[Node,
         return first, comments
     prev = outer.prev_sibling
     while prev is not None:
-        if prev.type in spec.leading_types:
-            pass
-        elif (
-            spec.doc_comments
+        is_leading = prev.type in spec.leading_types
+        is_doc_comment = (
+            not is_leading
+            and spec.doc_comments
             and prev.type == "comment"
             and prev.end_point.row + 1 >= first.start_point.row
             and _own_line(prev, source)
-        ):
-            comments.append(prev)
-        else:
+        )
+        if not (is_leading or is_doc_comment):
             break
+        if is_doc_comment:
+            comments.append(prev)
         first = prev
         prev = prev.prev_sibling
     comments.reverse()
