@@ -25,6 +25,9 @@ from guardian.steps import StepContext, StepParams, StepSpec, get_step
 
 log = structlog.get_logger(__name__)
 
+# artifact kind -> (artifact dir, content digest, cache key) of the latest step providing it
+Produced = dict[str, tuple[Path, str, str]]
+
 
 @dataclass
 class StepOutcome:
@@ -194,8 +197,8 @@ class Pipeline:
             )
             structlog.contextvars.bind_contextvars(run_id=run_id)
             try:
-                self._run_steps(outcome, playbook, repo_id)
-                self._gate_and_promote(outcome, playbook, repo_id)
+                produced = self._run_steps(outcome, playbook, repo_id)
+                self._gate_and_promote(outcome, playbook, repo_id, produced)
                 outcome.status = RunStatus.SUCCEEDED
             except BaseException as exc:
                 outcome.status = (
@@ -218,8 +221,9 @@ class Pipeline:
             self.store.finish_run(run_id, RunStatus.SUCCEEDED, verdict, outcome.report_dir)
             return outcome
 
-    def _run_steps(self, out: RunOutcome, playbook: Playbook, repo_id: int) -> None:
-        produced: dict[str, tuple[Path, str, str]] = {}  # kind -> (path, digest, key)
+    def _run_steps(self, out: RunOutcome, playbook: Playbook, repo_id: int) -> Produced:
+        """Run or reuse each skill; returns what was produced, by artifact kind."""
+        produced: Produced = {}
         train_skill = model_skill(self.skills, playbook)
         for position, skill_name in enumerate(playbook.skills):
             skill = self.skills.skills[skill_name]
@@ -309,12 +313,13 @@ class Pipeline:
         if "metrics" in produced:
             metrics_file = produced["metrics"][0] / "metrics.json"
             out.metrics = json.loads(metrics_file.read_text())
-        self._produced = produced
+        return produced
 
-    def _gate_and_promote(self, out: RunOutcome, playbook: Playbook, repo_id: int) -> None:
+    def _gate_and_promote(
+        self, out: RunOutcome, playbook: Playbook, repo_id: int, produced: Produced
+    ) -> None:
         from guardian.steps.promote import promote_local
 
-        produced = self._produced
         train_skill = model_skill(self.skills, playbook)
         if out.metrics is None:
             out.note = "the playbook has no evaluate step: no gate decision, nothing promoted"
