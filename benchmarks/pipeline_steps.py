@@ -39,9 +39,9 @@ def main() -> None:
     repo = args.repo or make_demo_repo(work / "demo-repo")
 
     from guardian import log
-    from guardian.config import load_config
-    from guardian.pipeline import Pipeline
-    from guardian.skills import load_skills
+    from guardian.config.settings import load_config
+    from guardian.config.skills import load_skills
+    from guardian.engine.runner import Pipeline
 
     log.configure("warning", "json")
     cfg = load_config(args.config)

@@ -73,7 +73,8 @@ def step(module: Any, params: Any, work: Path, name: str, **inputs: Path) -> tup
 
 
 def load_split(dataset: Path, split: str) -> list[Any]:
-    from guardian.records import Sample, read_jsonl
+    from guardian.core.jsonl import read_jsonl
+    from guardian.core.schema import Sample
 
     return list(read_jsonl(dataset / f"{split}.jsonl", Sample))
 
@@ -88,9 +89,9 @@ def score(models: dict[str, Path], sets: dict[str, list[Any]], params: Any) -> d
     import torch
     from peft import PeftModel
 
-    from guardian.models import base_of, load_model_and_tokenizer
-    from guardian.prompting import encode_example
-    from guardian.steps.evaluate import answer_nll
+    from guardian.ml.base_model import base_of, load_model_and_tokenizer
+    from guardian.ml.prompting import encode_example
+    from guardian.ml.scoring import answer_nll
 
     home = Path(os.environ["GUARDIAN_HOME"])
     first = next(iter(models.values()))

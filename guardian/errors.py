@@ -35,3 +35,11 @@ class ModelError(GuardianError):
 
 class StateError(GuardianError):
     """The state store is locked, corrupt or from a newer version."""
+
+
+class LockBusy(StateError):
+    """A lock file is held by another live process (`holder` is its recorded pid)."""
+
+    def __init__(self, path: object, holder: str) -> None:
+        super().__init__(f"{path}: locked by pid {holder}")
+        self.holder = holder

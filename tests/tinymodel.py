@@ -13,7 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from guardian.records import Sample, write_jsonl
+from guardian.core.jsonl import write_jsonl
+from guardian.core.schema import Sample
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

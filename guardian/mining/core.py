@@ -23,8 +23,8 @@ import structlog
 from tree_sitter import Language as TSLanguage
 from tree_sitter import Node, Parser, Query, QueryCursor
 
+from guardian.core.schema import ChunkKind, Language
 from guardian.mining.syntax import header_signature, line_resync, node_text
-from guardian.records import ChunkKind, Language
 
 __all__ = [
     "LanguageSpec",

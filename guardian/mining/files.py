@@ -3,7 +3,7 @@
 `mine_file` is the unit of work of the process pool and of the parse cache: its `FileResult`
 holds everything the output needs from the file, with each chunk already serialised except
 the per-run fields (`repo`, `commit`, `clone_of`), which `chunk_line` splices in; together
-they are exactly the fields of `guardian.records.Chunk`. Secrets are redacted from the source
+they are exactly the fields of `guardian.core.schema.Chunk`. Secrets are redacted from the source
 text before it is parsed, so no field of any chunk (code, signature, docstring) and no cache
 entry ever holds one.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from guardian.core.fsutil import atomic_write
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -90,15 +90,8 @@ def chunk_line(line: bytes, repo_json: bytes, commit: bytes, clone_of: str | Non
 
 def store(cache_file: Path, result: FileResult) -> None:
     """Write a cache entry atomically (temp file + rename): a killed run leaves none half-done."""
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{cache_file.name}.", dir=cache_file.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(result.dumps())
-        os.replace(tmp, cache_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(cache_file, binary=True) as out:
+        out.write(result.dumps())
 
 
 @dataclass(frozen=True)

@@ -146,9 +146,8 @@ def _providers() -> tuple[tuple[str, Any, tuple[_Trigger, ...], bool], ...]:
     """(kind, plugin, literal-led triggers, runs on keyword lines) per detect-secrets plugin."""
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-    plugins: dict[str, Any] = {
-        cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()
-    }
+    classes: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+    plugins: dict[str, Any] = {plugin.__name__: plugin for plugin in classes}
     found = []
     for name, triggers in _PROVIDER_TRIGGERS.items():
         cls = plugins.get(name)

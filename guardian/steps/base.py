@@ -7,16 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from guardian.core.schema import StrictModel
+from guardian.errors import StepError
 
 if TYPE_CHECKING:
-    from guardian.state import StateStore
+    from guardian.store.state import StateStore
 
 
-class StepParams(BaseModel):
+class StepParams(StrictModel):
     """Base of every step's params: unknown keys are errors, so typos never pass silently."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass
@@ -38,8 +37,6 @@ class StepContext:
 
     def input(self, kind: str) -> Path:
         """The artifact dir of the named input kind; a missing one is a wiring bug."""
-        from guardian.errors import StepError
-
         try:
             return self.inputs[kind]
         except KeyError:

@@ -9,7 +9,6 @@ compares greedy answers on `em_items` samples spread evenly over the split.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,14 +16,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 from pydantic import Field
 
+from guardian.core.jsonl import read_jsonl, write_json, write_jsonl
+from guardian.core.schema import Sample
 from guardian.errors import DataError, StepError
-from guardian.prompting import IGNORE_INDEX, EncodedExample, collate, encode_example, prompt_ids
-from guardian.records import Sample, read_jsonl, write_json, write_jsonl
+from guardian.evaluation.metrics import item_records, role_summary
+from guardian.ml.prompting import encode_example
+from guardian.ml.scoring import answer_nll, generate_answers, spread
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
 
 if TYPE_CHECKING:
     from peft import PeftModel
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = structlog.get_logger(__name__)
 
@@ -44,92 +45,12 @@ class Params(StepParams):
     seed: int = 0
 
 
-def answer_nll(
-    model: PreTrainedModel | PeftModel,
-    examples: list[EncodedExample],
-    batch_size: int,
-    pad_id: int,
-) -> list[tuple[float, int]]:
-    """Per example: (summed NLL over label tokens != -100, number of such tokens)."""
-    import torch
-    import torch.nn.functional as F
-
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
-    results: list[tuple[float, int]] = [(0.0, 0)] * len(examples)
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = collate([examples[i] for i in idx], pad_id)
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits
-            targets = batch["labels"][:, 1:]
-            nll = F.cross_entropy(
-                logits[:, :-1].float().transpose(1, 2),
-                targets,
-                ignore_index=IGNORE_INDEX,
-                reduction="none",
-            )
-            mask = targets != IGNORE_INDEX
-            sums = (nll * mask).sum(dim=1).tolist()
-            counts = mask.sum(dim=1).tolist()
-            for row, i in enumerate(idx):
-                results[i] = (float(sums[row]), int(counts[row]))
-    return results
-
-
-def generate_answers(
-    model: PreTrainedModel | PeftModel,
-    tok: PreTrainedTokenizerBase,
-    samples: list[Sample],
-    max_new_tokens: int,
-    batch_size: int,
-) -> list[str]:
-    """Greedy answers for samples (left-padded batches), decoded without special tokens."""
-    import torch
-
-    pad_id = int(tok.pad_token_id)
-    answers: list[str] = []
-    for start in range(0, len(samples), batch_size):
-        prompts = [prompt_ids(tok, s) for s in samples[start : start + batch_size]]
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids) :] = 1
-        with torch.no_grad():
-            out = model.generate(  # type: ignore[operator]
-                input_ids=input_ids,
-                attention_mask=attention,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=pad_id,
-                eos_token_id=tok.eos_token_id,
-            )
-        for row in out[:, width:]:
-            answers.append(str(tok.decode(row.tolist(), skip_special_tokens=True)).strip())
-    return answers
-
-
-def spread(n: int, k: int) -> list[int]:
-    """k indices spread evenly over range(n) (all of them when k is 0 or >= n); deterministic."""
-    if k <= 0 or k >= n:
-        return list(range(n))
-    return [i * n // k for i in range(k)]
-
-
-def normalise(text: str) -> str:
-    """Whitespace-normalised, stripped text for exact-match comparison."""
-    return " ".join(text.split())
-
-
 def run(ctx: StepContext, params: Params) -> StepResult:
     """Score challenger and baseline on a split; write metrics.json and items.jsonl."""
     import torch
     from peft import PeftModel
 
-    from guardian.models import base_of, load_model_and_tokenizer
+    from guardian.ml.base_model import base_of, load_model_and_tokenizer
 
     challenger_dir = ctx.input("model")
     dataset = ctx.input("dataset")
@@ -183,9 +104,11 @@ def run(ctx: StepContext, params: Params) -> StepResult:
         "split": params.split,
     }
     for role, data in scored.items():
-        report[role] = _summary(names[role], dataset.name, data["nll"], data["answers"], samples)
+        report[role] = role_summary(
+            names[role], dataset.name, data["nll"], data["answers"], samples
+        )
     write_json(ctx.out_dir / "metrics.json", report)
-    items = sorted(_items(samples, order, scored), key=lambda item: int(item["index"]))
+    items = sorted(item_records(samples, order, scored), key=lambda item: int(item["index"]))
     write_jsonl(ctx.out_dir / "items.jsonl", items)
     metrics = {
         "challenger_perplexity": report["challenger"]["perplexity"],
@@ -215,48 +138,6 @@ def _active(model: PeftModel, role: str, has_champion: bool) -> Iterator[None]:
     else:
         with model.disable_adapter():
             yield
-
-
-def _summary(
-    name: str,
-    dataset: str,
-    nll: list[tuple[float, int]],
-    answers: list[str],
-    samples: list[Sample],
-) -> dict[str, Any]:
-    tokens = sum(n for _, n in nll)
-    mean_nll = sum(s for s, _ in nll) / tokens if tokens else float("nan")
-    hits = [normalise(a) == normalise(s.output) for a, s in zip(answers, samples, strict=False)]
-    return {
-        "model": name,
-        "dataset": dataset,
-        "n": len(nll),
-        "answer_tokens": tokens,
-        "mean_nll": mean_nll,
-        "perplexity": math.exp(mean_nll) if tokens else float("nan"),
-        "exact_match": sum(hits) / len(hits) if hits else None,
-    }
-
-
-def _items(
-    samples: list[Sample], order: list[int], scored: dict[str, dict[str, Any]]
-) -> Iterator[dict[str, Any]]:
-    for i, sample in enumerate(samples):
-        item: dict[str, Any] = {"index": order[i]}
-        for key in ("path", "question_type"):
-            if key in sample.metadata:
-                item[key] = sample.metadata[key]
-        for role in ("challenger", "baseline"):
-            total, count = scored[role]["nll"][i]
-            item[f"{role}_nll"] = total / count if count else None
-        if i < len(scored["challenger"]["answers"]):
-            item["reference"] = sample.output
-            for role in ("challenger", "baseline"):
-                answer = scored[role]["answers"][i]
-                item[f"{role}_answer"] = answer
-                item[f"{role}_em"] = normalise(answer) == normalise(sample.output)
-        item["answer_tokens"] = scored["challenger"]["nll"][i][1]
-        yield item
 
 
 SPEC = StepSpec(

@@ -19,22 +19,23 @@ if absent, so the output is the same as without it.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import structlog
 from pydantic import Field, field_validator
 
+from guardian.core.fsutil import atomic_write
+from guardian.core.gitutil import is_git_repo, resolve_commit
+from guardian.core.jsonl import write_json
+from guardian.core.schema import Language
 from guardian.errors import RepoError
 from guardian.mining.files import chunk_id
-from guardian.records import Language, write_json
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
 
 if TYPE_CHECKING:
-    import git
-
+    from guardian.mining.engine import Miner
     from guardian.mining.sources import DirSource, GitSource
 
 __all__ = [
@@ -42,8 +43,6 @@ __all__ = [
     "Params",
     "chunk_id",
     "format_stats",
-    "head_tree_sha",
-    "open_repo",
     "run",
 ]
 
@@ -92,46 +91,14 @@ class Params(StepParams):
         return list(dict.fromkeys(value))
 
 
-def open_repo(repo: Path) -> git.Repo:
-    """Open `repo` as a git repository whose HEAD has a commit; the caller closes it."""
-    import git
-
-    if not repo.is_dir():
-        raise RepoError(f"{repo}: no such directory")
-    try:
-        handle = git.Repo(repo)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise RepoError(f"{repo}: not a git repository") from None
-    if not handle.head.is_valid():
-        handle.close()
-        raise RepoError(f"{repo}: repository has no commits")
-    return handle
-
-
-def head_tree_sha(repo: Path) -> str:
-    """The sha of HEAD^{tree}: identical trees mine identically, so it keys the mine cache."""
-    with open_repo(repo) as handle:
-        return str(handle.head.commit.tree.hexsha)
-
-
 def open_source(repo: Path, allow_plain_dir: bool, commit: str = "") -> GitSource | DirSource:
     """The git source for `commit` (default HEAD) of `repo`, or, when allowed and `repo` is not
     a git repository, a plain-directory source."""
-    import git
-
     from guardian.mining.sources import DirSource, GitSource
 
-    if allow_plain_dir and repo.is_dir():
-        try:
-            git.Repo(repo).close()
-        except git.InvalidGitRepositoryError:
-            return DirSource(repo)
-    with open_repo(repo) as handle:
-        try:
-            sha = str(handle.commit(commit or "HEAD").hexsha)
-        except (ValueError, git.BadName):
-            raise RepoError(f"{repo}: commit {commit} not found") from None
-        return GitSource(repo, sha)
+    if allow_plain_dir and repo.is_dir() and not is_git_repo(repo):
+        return DirSource(repo)
+    return GitSource(repo, resolve_commit(repo, commit))
 
 
 def _stats(source: Any, counts: Any, tallies: dict[str, Any]) -> dict[str, Any]:
@@ -177,11 +144,37 @@ def _metrics(stats: dict[str, Any], counts: Any, forced: set[str] | None) -> dic
     return metrics
 
 
+def _write_chunks(
+    miner: Miner, out: IO[bytes], repo_json: bytes, commit: bytes, tallies: dict[str, Any]
+) -> None:
+    """Write every mined chunk line, marking clones of the first chunk with the same tokens."""
+    from guardian.mining.files import chunk_line
+
+    canonical: dict[str, str] = {}
+    for result in miner.results():
+        if result.skip is not None:
+            continue
+        tallies["files_mined"] += 1
+        tallies["files_by_language"][result.language] += 1
+        tallies["warnings"].extend(result.warnings)
+        tallies["secrets"].update(result.redactions)
+        rows = zip(result.ids, result.norm_hashes, result.lines, strict=True)
+        block = []
+        for ident, norm, line in rows:
+            first = canonical.setdefault(norm, ident)
+            clone_of = None if first == ident else first
+            block.append(chunk_line(line, repo_json, commit, clone_of) + b"\n")
+            tallies["clones"] += clone_of is not None
+        out.write(b"".join(block))
+        tallies["chunks"] += len(block)
+        tallies["by_kind"].update(result.kinds)
+        tallies["by_language"][result.language] += len(block)
+
+
 def run(ctx: StepContext, params: Params) -> StepResult:
     """Mine `ctx.repo` into chunks.jsonl and stats.json in `ctx.out_dir`."""
     from guardian.mining.cache import ParseCache
     from guardian.mining.engine import Miner, Settings
-    from guardian.mining.files import chunk_line
 
     source = open_source(ctx.repo, params.allow_plain_dir, ctx.commit)
     forced = source.changed_since(params.since) if params.since else None
@@ -207,36 +200,12 @@ def run(ctx: StepContext, params: Params) -> StepResult:
         "files_by_language": Counter(),
         "secrets": Counter(),
     }
-    canonical: dict[str, str] = {}
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = ctx.out_dir / ".chunks.jsonl.tmp"
-    try:
-        with tmp.open("wb") as out:
-            for result in miner.results():
-                if result.skip is not None:
-                    continue
-                tallies["files_mined"] += 1
-                tallies["files_by_language"][result.language] += 1
-                tallies["warnings"].extend(result.warnings)
-                tallies["secrets"].update(result.redactions)
-                rows = zip(result.ids, result.norm_hashes, result.lines, strict=True)
-                block = []
-                for ident, norm, line in rows:
-                    first = canonical.setdefault(norm, ident)
-                    clone_of = None if first == ident else first
-                    block.append(chunk_line(line, repo_json, commit, clone_of) + b"\n")
-                    tallies["clones"] += clone_of is not None
-                out.write(b"".join(block))
-                tallies["chunks"] += len(block)
-                tallies["by_kind"].update(result.kinds)
-                tallies["by_language"][result.language] += len(block)
+    with atomic_write(ctx.out_dir / "chunks.jsonl", binary=True) as out:
+        _write_chunks(miner, out, repo_json, commit, tallies)
         if not tallies["chunks"]:
             langs = ", ".join(params.languages)
             where = "in the directory" if source.plain else f"at HEAD {source.commit[:7]}"
             raise RepoError(f"{ctx.repo}: no supported source files (languages: {langs}) {where}")
-        os.replace(tmp, ctx.out_dir / "chunks.jsonl")
-    finally:
-        tmp.unlink(missing_ok=True)
     stats = _stats(source, miner.counts, tallies)
     write_json(ctx.out_dir / "stats.json", stats)
     metrics = _metrics(stats, miner.counts, forced)

@@ -4,7 +4,7 @@ Reads `chunks.jsonl` from the `chunks` artifact and writes `train.jsonl`, `val.j
 `test.jsonl` and `card.json`. Samples are split by file, so no file contributes to two splits,
 and the output is byte-identical for identical inputs and params (in any input order).
 
-With `raft: true` each sample is a RAFT sample (see guardian/raft.py): the question comes with
+With `raft: true` each sample is a RAFT sample (see guardian/data/raft.py): the question comes with
 the oracle document (for a fraction `oracle_fraction` of samples) plus its nearest BM25
 neighbours as distractors, and the answer quotes the oracle. The chunks file is streamed
 twice: once to index where each file's chunks are, then one retrieval pool at a time, so
@@ -20,16 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 import guardian
-from guardian.dataset_card import SPLITS, SplitWriter
+from guardian.core.jsonl import write_json
+from guardian.data.card import SPLITS, SplitWriter
+from guardian.data.raft import DEFAULT_INSTRUCTION, plan_pools
+from guardian.data.split import split_files
+from guardian.data.teacher import Teacher, TeacherParams
+from guardian.data.templates import Template, load_templates
 from guardian.errors import ConfigError, DataError
-from guardian.raft import DEFAULT_INSTRUCTION, plan_pools
-from guardian.records import Chunk, write_json
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
-from guardian.teacher import Teacher, TeacherParams
-from guardian.templates import Template, load_templates
 
 log = structlog.get_logger(__name__)
 
@@ -95,69 +96,6 @@ def select_templates(templates: list[Template], wanted: list[str] | None) -> lis
     return [t for t in templates if t.question_type in set(wanted)]
 
 
-def split_files(
-    paths: list[str], val_fraction: float, test_fraction: float, seed: int
-) -> dict[str, str]:
-    """Assign each file to a split by a seeded sha256 order; every non-zero split gets a file.
-
-    With fewer than three files everything goes to train.
-    """
-    files = sorted(set(paths), key=lambda p: (hashlib.sha256(f"{seed}:{p}".encode()).digest(), p))
-    n = len(files)
-    if n < 3:
-        return dict.fromkeys(files, "train")
-    n_test = max(round(n * test_fraction), 1 if test_fraction > 0 else 0)
-    n_val = max(round(n * val_fraction), 1 if val_fraction > 0 else 0)
-    while n_test + n_val > n - 1:
-        if n_test >= n_val:
-            n_test -= 1
-        else:
-            n_val -= 1
-    assignment: dict[str, str] = {}
-    for i, path in enumerate(files):
-        assignment[path] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
-    return assignment
-
-
-def scan_chunks(path: Path) -> dict[str, list[tuple[int, int]]]:
-    """First pass: file path -> [(byte offset, line number)] of its chunks in the JSONL file."""
-    where: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: file not found") from exc
-    with handle:
-        offset = 0
-        for lineno, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    file_path = json.loads(line)["path"]
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise DataError(f"{path}:{lineno}: invalid JSON ({exc})") from None
-                except (KeyError, TypeError):
-                    raise DataError(f"{path}:{lineno}: path: Field required") from None
-                if not isinstance(file_path, str):
-                    raise DataError(f"{path}:{lineno}: path: Input should be a valid string")
-                where[file_path].append((offset, lineno))
-            offset += len(line)
-    return where
-
-
-def load_chunks(path: Path, spots: list[tuple[int, int]]) -> list[Chunk]:
-    """Read the chunks at the given (offset, line) spots, sorted by file position."""
-    chunks: list[Chunk] = []
-    with path.open("rb") as handle:
-        for offset, lineno in sorted(spots):
-            handle.seek(offset)
-            try:
-                chunks.append(Chunk.model_validate_json(handle.readline()))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                loc = ".".join(str(p) for p in err["loc"]) or "<record>"
-                raise DataError(f"{path}:{lineno}: {loc}: {err['msg']}") from None
-    return sorted(chunks, key=lambda c: (c.path, c.start_line, c.qualname, c.id))
-
-
 def _template_digest(templates: list[Template]) -> dict[str, str]:
     return {
         t.question_type: hashlib.sha256(
@@ -180,6 +118,9 @@ def _per_unit(counts: list[int]) -> dict[str, Any]:
 
 def run(ctx: StepContext, params: Params) -> StepResult:
     """Render every selected template over every chunk and write the split dataset."""
+    # numpy-backed retrieval: keep the step registry light
+    from guardian.data.synth import PoolSynth, load_chunks, scan_chunks
+
     chunks_path = ctx.input("chunks") / "chunks.jsonl"
     where = scan_chunks(chunks_path)
     n_chunks = sum(len(v) for v in where.values())
@@ -195,8 +136,6 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     members: dict[str, list[str]] = defaultdict(list)
     for path, key in pools.items():
         members[key].append(path)
-
-    from guardian.synthesis import PoolSynth  # numpy-backed retrieval: keep the registry light
 
     teacher = Teacher(params.teacher) if params.teacher is not None else None
     synth = PoolSynth(templates, params, assignment, teacher)
@@ -245,7 +184,7 @@ def run(ctx: StepContext, params: Params) -> StepResult:
 
 def templates_digest(params: Params, home: Path) -> str:
     """Digest of the templates dir's contents, so editing a prompt invalidates the cache."""
-    from guardian.artifacts import dir_digest
+    from guardian.store.artifacts import dir_digest
 
     return dir_digest(resolve_templates_dir(params.templates_dir))
 

@@ -9,8 +9,9 @@ from typing import Any
 import git
 import pytest
 
+from guardian.core.jsonl import read_jsonl
+from guardian.core.schema import Chunk
 from guardian.errors import RepoError
-from guardian.records import Chunk, read_jsonl
 from guardian.steps.base import StepContext
 from guardian.steps.mine import Params, run
 from tests.helpers_git import commit_files, make_git_repo

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from guardian.core.jsonl import read_jsonl
+from guardian.core.schema import Chunk
 from guardian.mining.secrets import find_secrets, redact
-from guardian.records import Chunk, read_jsonl
 from guardian.steps import get_step
 from guardian.steps.base import StepContext
 from guardian.steps.mine import Params, run

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from guardian.core.schema import Chunk
 from guardian.mining.cache import ParseCache
 from guardian.mining.files import Task, chunk_line, mine_file
 from guardian.mining.skips import (
@@ -17,7 +18,6 @@ from guardian.mining.skips import (
     is_vendored,
     minified_by_name,
 )
-from guardian.records import Chunk
 
 
 @pytest.mark.parametrize(

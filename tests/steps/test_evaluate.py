@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from guardian.core.jsonl import read_jsonl
+from guardian.core.schema import Sample
 from guardian.errors import DataError, StepError
-from guardian.prompting import EncodedExample, encode_example
-from guardian.records import Sample, read_jsonl
+from guardian.ml.prompting import EncodedExample, encode_example
 from guardian.steps import evaluate, train
 from guardian.steps.base import StepContext
 from tests.tinymodel import make_tiny_base, tiny_dataset
@@ -101,7 +102,7 @@ def test_trained_challenger_beats_untrained_base(world: dict[str, Path], tmp_pat
 def test_perplexity_is_over_answer_tokens_only(world: dict[str, Path], tmp_path: Path) -> None:
     from peft import PeftModel
 
-    from guardian.models import load_model_and_tokenizer
+    from guardian.ml.base_model import load_model_and_tokenizer
 
     metrics, ctx = _evaluate(world, tmp_path)
     report = json.loads((ctx.out_dir / "metrics.json").read_text())
@@ -161,7 +162,7 @@ def test_empty_split_and_foreign_baseline(world: dict[str, Path], tmp_path: Path
 
 @pytest.mark.slow
 def test_real_smollm2_end_to_end(tmp_path: Path) -> None:
-    from guardian.models import resolve_base
+    from guardian.ml.base_model import resolve_base
 
     home = tmp_path / "home"
     data = tiny_dataset(tmp_path / "data", n_train=8, n_val=2, n_test=4)

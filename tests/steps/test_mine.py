@@ -12,18 +12,12 @@ import git
 import pytest
 from pydantic import ValidationError
 
+from guardian.core.gitutil import head_tree_sha, open_repo
+from guardian.core.jsonl import read_jsonl
+from guardian.core.schema import Chunk
 from guardian.errors import RepoError
-from guardian.records import Chunk, read_jsonl
 from guardian.steps.base import StepContext
-from guardian.steps.mine import (
-    SPEC,
-    Params,
-    chunk_id,
-    format_stats,
-    head_tree_sha,
-    open_repo,
-    run,
-)
+from guardian.steps.mine import SPEC, Params, chunk_id, format_stats, run
 from tests.helpers_git import commit_files, make_git_repo
 
 CORE = '''\

@@ -8,11 +8,13 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
+from guardian.core.jsonl import read_jsonl, write_jsonl
+from guardian.core.schema import Chunk, Sample
+from guardian.data.raft import ANSWER_TAG, final_answer, question_of, ungrounded_quotes
+from guardian.data.split import split_files
 from guardian.errors import ConfigError, DataError
-from guardian.raft import ANSWER_TAG, final_answer, question_of, ungrounded_quotes
-from guardian.records import Chunk, Sample, read_jsonl, write_jsonl
 from guardian.steps.base import StepContext
-from guardian.steps.synthesize import SPEC, Params, resolve_templates_dir, run, split_files
+from guardian.steps.synthesize import SPEC, Params, resolve_templates_dir, run
 
 SPLITS = ("train", "val", "test")
 

@@ -100,7 +100,7 @@ def test_lora_training_lowers_loss_and_saves_a_loadable_adapter(
 ) -> None:
     from peft import PeftModel
 
-    from guardian.models import load_model_and_tokenizer
+    from guardian.ml.base_model import load_model_and_tokenizer
 
     base, data = tiny
     ctx = _ctx(tmp_path, data)
@@ -131,7 +131,7 @@ def test_pissa_adapter_applies_to_the_unmodified_base(
     from peft import PeftModel
     from safetensors.torch import load_file
 
-    from guardian.models import load_model_and_tokenizer
+    from guardian.ml.base_model import load_model_and_tokenizer
 
     base, data = tiny
     ctx = _ctx(tmp_path, data)

@@ -6,20 +6,13 @@ from typing import Any
 
 import pytest
 
+from guardian.core.jsonl import read_jsonl, write_jsonl
+from guardian.core.schema import Sample
+from guardian.data.checks import REASONS, LeakIndex, code_blocks, dedupe_key
+from guardian.data.raft import raft_input, raft_output
 from guardian.errors import DataError
-from guardian.raft import raft_input, raft_output
-from guardian.records import Sample, read_jsonl, write_jsonl
 from guardian.steps.base import StepContext
-from guardian.steps.validate import (
-    REASONS,
-    SPEC,
-    LeakIndex,
-    Params,
-    code_blocks,
-    dedupe_key,
-    run,
-    validate_data,
-)
+from guardian.steps.validate import SPEC, Params, run, validate_data
 
 SPLITS = ("train", "val", "test")
 

@@ -1,0 +1,13 @@
+"""The `guardian` command line: thin commands over the library (no torch import at start-up)."""
+
+from __future__ import annotations
+
+from guardian.cli import run, steps
+from guardian.cli.app import app
+
+__all__ = ["app", "main", "run", "steps"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

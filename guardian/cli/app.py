@@ -1,0 +1,83 @@
+"""The typer app, its consoles and shared options, and the one-line error handling of commands."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from guardian.errors import ConfigError, GuardianError
+
+app = typer.Typer(
+    name="guardian",
+    help="Repo Guardian: keep a small local model fluent in your code.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml)")
+]
+PlaybookOpt = Annotated[str | None, typer.Option("--playbook", "-p", help="playbook name")]
+
+
+def _fail(exc: GuardianError) -> None:
+    problems = exc.problems if isinstance(exc, ConfigError) and exc.problems else [str(exc)]
+    for line in problems:
+        err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def handled(fn: F) -> F:
+    """Turn GuardianErrors into one line per problem on stderr and a non-zero exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError
+
+        from guardian.core.yamlfile import config_error
+
+        try:
+            return fn(*args, **kwargs)
+        except GuardianError as exc:
+            _fail(exc)
+        except ValidationError as exc:
+            _fail(config_error("options", exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def sigterm_exits(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler: exit like an interrupt, so cleanup and run records still happen."""
+    raise SystemExit(128 + signum)
+
+
+def setup(config_path: Path | None) -> Any:
+    """Load the config (flag, env, ./config.yaml or defaults) and configure logging from it."""
+    from guardian import log
+    from guardian.config.settings import load_config
+
+    cfg = load_config(config_path)
+    log.configure(cfg.log.level, cfg.log.format)
+    return cfg
+
+
+def skills_of(cfg: Any) -> Any:
+    """The skills file the config names (the packaged one when it names none that exists)."""
+    from guardian.config.skills import default_skills_path
+    from guardian.steps import load_skills
+
+    path = cfg.skills_path
+    if not path.exists() and cfg.source is None:
+        path = default_skills_path()
+    return load_skills(path)

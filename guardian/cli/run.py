@@ -1,0 +1,146 @@
+"""Commands over the whole loop: validate, plan, run-once, report, runs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from guardian.cli.app import (
+    ConfigOpt,
+    PlaybookOpt,
+    app,
+    handled,
+    out,
+    setup,
+    sigterm_exits,
+    skills_of,
+)
+from guardian.errors import ConfigError
+
+
+@app.command()
+@handled
+def validate(
+    config: ConfigOpt = None,
+    skills: Annotated[Path | None, typer.Option(help="skills.yaml to check")] = None,
+) -> None:
+    """Check config.yaml and skills.yaml; print every problem at once (exit 1 if any)."""
+    from guardian.config.settings import find_config, load_config
+    from guardian.steps import load_skills
+
+    problems: list[str] = []
+    cfg = None
+    try:
+        cfg = load_config(config)
+        where = find_config(config)
+        out.print(f"{where or 'config (defaults)'}: ok", highlight=False)
+    except ConfigError as exc:
+        problems += exc.problems or [str(exc)]
+    skills_path = skills or (cfg.skills_path if cfg else None)
+    if skills_path is not None:
+        try:
+            doc = load_skills(skills_path)
+            out.print(
+                f"{skills_path}: ok ({len(doc.skills)} skills, {len(doc.playbooks)} playbooks)",
+                highlight=False,
+            )
+        except ConfigError as exc:
+            problems += exc.problems or [str(exc)]
+    if problems:
+        raise ConfigError(problems[0], problems)
+
+
+@app.command()
+@handled
+def plan(
+    repo: Path,
+    playbook: PlaybookOpt = None,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Show what `run-once` would do now: trigger verdict and, per skill, reuse or run."""
+    from guardian.engine.plan import make_plan
+
+    cfg = setup(config)
+    result = make_plan(cfg, skills_of(cfg), repo, playbook)
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    verdict = "yes" if result.should_trigger else "no"
+    out.print(f"repo {result.repo} @ {result.commit[:12]}  playbook {result.playbook}")
+    out.print(f"would trigger: {verdict} ({result.trigger_reason})", highlight=False)
+    for i, s in enumerate(result.steps):
+        key = s.key[:12] if s.key else "(depends on earlier steps)"
+        out.print(f"  {i}. {s.skill:<14} {s.step:<11} {s.action:<6} {key}", highlight=False)
+
+
+@app.command("run-once")
+@handled
+def run_once(repo: Path, playbook: PlaybookOpt = None, config: ConfigOpt = None) -> None:
+    """Run a playbook once on REPO: mine → synthesize → validate → train → evaluate → gate."""
+    from guardian.engine.runner import Pipeline
+
+    signal.signal(signal.SIGTERM, sigterm_exits)
+    cfg = setup(config)
+    pipe = Pipeline(cfg, skills_of(cfg))
+    try:
+        result = pipe.run_once(repo, playbook)
+    finally:
+        pipe.close()
+    for s in result.steps:
+        cache = "cache hit" if s.status == "cached" else s.status
+        out.print(f"  {s.skill:<14} {cache:<10} {s.seconds:8.1f} s", highlight=False)
+    if result.decision is None:
+        out.print("decision: none", highlight=False)
+    else:
+        word = "PASS" if result.decision.passed else "FAIL"
+        out.print(f"decision: {word}", highlight=False)
+        for reason in result.decision.reasons:
+            out.print(f"  {reason}", highlight=False)
+    if result.note:
+        out.print(result.note, highlight=False)
+    assert result.report_dir is not None
+    out.print(f"report: {result.report_dir / 'report.md'}", highlight=False)
+
+
+@app.command()
+@handled
+def report(
+    run_id: Annotated[str | None, typer.Argument(help="run id (default: latest)")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md or json")] = "md",
+    config: ConfigOpt = None,
+) -> None:
+    """Print a run's gate report (the latest run by default)."""
+    from guardian.engine.report import load_report, render_markdown
+    from guardian.store.state import StateStore
+
+    if fmt not in {"md", "json"}:
+        raise ConfigError(f"--format: expected md or json (got {fmt!r})")
+    cfg = setup(config)
+    with StateStore(cfg.home) as store:
+        rep = load_report(cfg.home, run_id, store)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rep, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render_markdown(rep))
+
+
+@app.command()
+@handled
+def runs(config: ConfigOpt = None, limit: int = 20) -> None:
+    """List recent runs with their status and decision."""
+    from guardian.store.state import StateStore
+
+    cfg = setup(config)
+    with StateStore(cfg.home) as store:
+        for r in store.runs.recent(limit=limit):
+            out.print(
+                f"{r['id']}  {r['status']:<11} {r['decision'] or '-':<5} "
+                f"{r['playbook']:<10} {r['repo_name']} @ {(r['commit_sha'] or '')[:7]}",
+                highlight=False,
+            )

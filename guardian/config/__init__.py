@@ -1,0 +1,1 @@
+"""Layer 1: config.yaml settings and the skills.yaml structure."""

@@ -1,0 +1,102 @@
+"""The daemon/CLI config (config.yaml): where state lives, which skills file, which repos."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from guardian.core.schema import StrictModel
+from guardian.core.yamlfile import load_model
+
+DEFAULT_CONFIG_NAME = "config.yaml"
+
+
+class LogConfig(StrictModel):
+    """Log level and format; `auto` means JSON lines unless stderr is a TTY."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class PromoteConfig(StrictModel):
+    """Promotion target; `local` copies the model into models_dir and records the champion."""
+
+    target: Literal["local", "none"] = "local"
+    models_dir: str | None = None
+
+
+class RepoConfig(StrictModel):
+    """One watched repository and the playbook that keeps its model current."""
+
+    path: str
+    playbook: str = "retrain"
+    branch: str | None = None
+
+
+class GuardianConfig(StrictModel):
+    """Top-level config.yaml. Relative paths resolve against the file's own directory."""
+
+    state_dir: str | None = None
+    skills_file: str = "skills/skills.yaml"
+    base_model: str = "smollm2-135m"
+    default_playbook: str = "retrain"
+    log: LogConfig = Field(default_factory=LogConfig)
+    promote: PromoteConfig = Field(default_factory=PromoteConfig)
+    repos: list[RepoConfig] = Field(default_factory=list)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def root(self) -> Path:
+        """Directory that relative paths in this config resolve against."""
+        return self.source.parent if self.source else Path.cwd()
+
+    def resolve(self, value: str) -> Path:
+        """Resolve a path from this config (expanding ~) against its directory."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.root / path)
+
+    @property
+    def home(self) -> Path:
+        """The state dir: $GUARDIAN_HOME, else state_dir, else ~/.local/share/guardian."""
+        env = os.environ.get("GUARDIAN_HOME")
+        if env:
+            return Path(env).expanduser().resolve()
+        if self.state_dir:
+            return self.resolve(self.state_dir).resolve()
+        return (Path.home() / ".local" / "share" / "guardian").resolve()
+
+    @property
+    def skills_path(self) -> Path:
+        """Absolute path of the skills file this config names."""
+        return self.resolve(self.skills_file)
+
+    @property
+    def models_dir(self) -> Path:
+        """Where the local promotion target keeps promoted models."""
+        if self.promote.models_dir:
+            return self.resolve(self.promote.models_dir)
+        return self.home / "models"
+
+
+def find_config(explicit: Path | None = None) -> Path | None:
+    """The config file to use: --config, else $GUARDIAN_CONFIG, else ./config.yaml if present."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("GUARDIAN_CONFIG")
+    if env:
+        return Path(env)
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    return local if local.exists() else None
+
+
+def load_config(path: Path | None = None) -> GuardianConfig:
+    """Load and validate config.yaml (or defaults when no file is found)."""
+    found = find_config(path)
+    if found is None:
+        return GuardianConfig()
+    cfg = load_model(found, GuardianConfig)
+    cfg.source = found.resolve()
+    return cfg

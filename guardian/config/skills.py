@@ -1,0 +1,142 @@
+"""skills.yaml: named skills (a step plus default params) and playbooks that chain them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from guardian.core.schema import StrictModel
+from guardian.core.yamlfile import read_yaml, validation_problems
+from guardian.errors import ConfigError
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+# (parsed document, file label, declared skill names) -> problem lines; the step registry's job
+SkillsChecker = Callable[["SkillsFile", str, set[str]], list[str]]
+
+
+class GateConfig(StrictModel):
+    """Thresholds of a playbook's gate.
+
+    `min_margin` is the relative improvement the challenger needs on `primary` over the
+    champion (or the untrained base for a repo's first model): 0.05 means 5% better.
+    `max_regression` bounds how much any listed metric may worsen, in absolute units.
+    """
+
+    primary: str = "perplexity"
+    min_margin: float = Field(default=0.0, ge=0.0)
+    floors: dict[str, float] = Field(default_factory=dict)
+    ceilings: dict[str, float] = Field(default_factory=dict)
+    max_regression: dict[str, float] = Field(default_factory=dict)
+
+
+class SkillDef(StrictModel):
+    """A named, reusable step invocation: which step and its default params."""
+
+    step: str
+    description: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+TriggerEvent = Literal["commit", "schedule", "manual"]
+
+
+class TriggerPolicy(StrictModel):
+    """When the daemon runs a playbook: how much change, how often, on which paths."""
+
+    events: list[TriggerEvent] = Field(default_factory=lambda: list[TriggerEvent](["commit"]))
+    min_changed_lines: int = Field(default=1, ge=0)
+    min_interval_minutes: float = Field(default=0, ge=0)
+    paths: list[str] = Field(default_factory=list)
+
+
+class Playbook(StrictModel):
+    """An ordered list of skills, the trigger policy, the gate and whether to promote."""
+
+    description: str = ""
+    skills: list[str] = Field(min_length=1)
+    trigger: TriggerPolicy = Field(default_factory=TriggerPolicy)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    promote: bool = True
+
+
+class SkillsFile(StrictModel):
+    """The whole skills.yaml document."""
+
+    version: Literal[1] = 1
+    skills: dict[str, SkillDef]
+    playbooks: dict[str, Playbook]
+    source: Path | None = Field(default=None, exclude=True)
+
+    def playbook(self, name: str) -> Playbook:
+        """The named playbook, or a ConfigError listing the ones that exist."""
+        try:
+            return self.playbooks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.playbooks)) or "none"
+            raise ConfigError(f"unknown playbook '{name}' (defined: {known})") from None
+
+
+def default_skills_path() -> Path:
+    """The skills.yaml shipped beside the package (used when config names none that exists)."""
+    return PACKAGE_ROOT / "skills" / "skills.yaml"
+
+
+def _parse_entries(
+    data: dict[str, Any], section: str, model: type[StrictModel], label: str, problems: list[str]
+) -> dict[str, Any]:
+    """Validate each entry of a top-level mapping on its own so one bad entry hides no other."""
+    raw = data.get(section)
+    if not isinstance(raw, dict):
+        what = "is missing" if raw is None else "expected a mapping"
+        problems.append(f"{label}: {section}: {what}")
+        return {}
+    parsed = {}
+    for name, body in raw.items():
+        try:
+            parsed[str(name)] = model.model_validate(body if body is not None else {})
+        except ValidationError as exc:
+            problems.extend(validation_problems(label, exc, prefix=f"{section}.{name}"))
+    return parsed
+
+
+def load_skills(path: Path, check: SkillsChecker | None = None) -> SkillsFile:
+    """Load skills.yaml and check it whole; every problem is reported at once.
+
+    `check` adds the problems only the step registry can see (unknown steps, bad params,
+    wiring); config never imports steps, so the caller passes it in.
+    """
+    label = path.name
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: expected a mapping with 'skills' and 'playbooks'")
+    problems: list[str] = []
+    for key in sorted(set(data) - {"version", "skills", "playbooks"}):
+        problems.append(f"{label}: {key}: unknown field")
+    if data.get("version", 1) != 1:
+        problems.append(f"{label}: version: expected 1 (got {data.get('version')!r})")
+    skills = _parse_entries(data, "skills", SkillDef, label, problems)
+    playbooks = _parse_entries(data, "playbooks", Playbook, label, problems)
+    doc = SkillsFile(skills=skills, playbooks=playbooks)
+    raw_skills = data.get("skills")
+    declared = {str(k) for k in raw_skills} if isinstance(raw_skills, dict) else set()
+    if check is not None:
+        problems.extend(check(doc, label, declared))
+    raw_playbooks = data.get("playbooks")
+    for pb_name, body in (raw_playbooks if isinstance(raw_playbooks, dict) else {}).items():
+        names = body.get("skills") if isinstance(body, dict) else None
+        if str(pb_name) in playbooks or not isinstance(names, list):
+            continue
+        for i, skill_name in enumerate(names):
+            if isinstance(skill_name, str) and skill_name not in declared:
+                problems.append(
+                    f"{label}: playbooks.{pb_name}.skills.{i}: unknown skill '{skill_name}' "
+                    f"(defined: {', '.join(sorted(declared))})"
+                )
+    if problems:
+        raise ConfigError(problems[0], problems)
+    doc.source = path.resolve()
+    return doc

@@ -1,0 +1,363 @@
+"""Synthesis templates: one YAML file per question type, rendered from mined facts.
+
+A chunk-scope template turns one `Chunk` into one question by filling `{field}` placeholders
+from facts derived from the chunk (`FIELDS`); a module-scope template does the same from the
+outline of one file (`MODULE_FIELDS`). A template renders nothing when a fact it needs is
+missing, so every answer states only what the chunk itself says. `cot`/`answer` give the
+RAFT form of the answer: reasoning that quotes the oracle between quote markers.
+"""
+
+from __future__ import annotations
+
+import functools
+import string
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from guardian.core.schema import Chunk, ChunkKind, Sample
+from guardian.core.yamlfile import validation_problems
+from guardian.data.docfacts import (
+    body_of,
+    call_example,
+    doc_section,
+    import_line,
+    module_name,
+    parameters_text,
+    section_text,
+    summary_of,
+    summary_quote,
+)
+from guardian.errors import ConfigError
+
+__all__ = [
+    "BEGIN_QUOTE",
+    "END_QUOTE",
+    "FIELDS",
+    "MODULE_FIELDS",
+    "Rendered",
+    "Template",
+    "body_of",
+    "chunk_fields",
+    "fill",
+    "load_template",
+    "load_templates",
+    "module_fields",
+    "module_name",
+    "placeholders",
+    "render",
+    "summary_of",
+]
+
+BEGIN_QUOTE = "##begin_quote##"
+END_QUOTE = "##end_quote##"
+FIELDS: tuple[str, ...] = (
+    "qualname",
+    "name",
+    "module",
+    "path",
+    "location",
+    "kind",
+    "signature",
+    "docstring",
+    "summary",
+    "summary_quote",
+    "returns",
+    "returns_quote",
+    "raises",
+    "raises_quote",
+    "parameters",
+    "call",
+    "import_line",
+    "code",
+    "body",
+    "start_line",
+    "end_line",
+    "language",
+)
+MODULE_FIELDS: tuple[str, ...] = ("module", "path", "language", "outline", "members")
+DOC_FIELDS = frozenset(
+    {"docstring", "summary", "summary_quote", "returns", "returns_quote", "raises", "raises_quote"}
+)
+_CODE_FIELDS = frozenset({"code", "body"})
+_TEXT_KEYS: tuple[Literal["instruction", "input", "output", "cot", "answer"], ...] = (
+    "instruction",
+    "input",
+    "output",
+    "cot",
+    "answer",
+)
+_ALL_KINDS: list[ChunkKind] = ["function", "method", "class"]
+
+
+class Template(BaseModel):
+    """One question type: its scope, the chunks it applies to, the facts it needs, its texts.
+
+    `input` is the question and `output` the plain answer; `cot` (reasoning quoting the oracle
+    between quote markers) and `answer` (the final answer, default `output`) are the RAFT form.
+    `context_code` puts the oracle's code into its RAFT context document.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    question_type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    scope: Literal["chunk", "module"] = "chunk"
+    requires: list[str] = Field(default_factory=list)
+    kinds: list[ChunkKind] = Field(default_factory=lambda: list(_ALL_KINDS), min_length=1)
+    instruction: str | None = None
+    input: str = Field(min_length=1)
+    output: str = Field(min_length=1)
+    cot: str | None = None
+    answer: str | None = None
+    context_code: bool = False
+    max_code_lines: int | None = Field(default=None, ge=1)
+
+    def fields_used(self) -> frozenset[str]:
+        """Every placeholder name the template's texts refer to."""
+        return _placeholders_of(tuple(getattr(self, key) for key in _TEXT_KEYS))
+
+    def needs(self) -> frozenset[str]:
+        """Every fact the template reads or requires (the fields that must be non-empty)."""
+        return self.fields_used() | frozenset(self.requires)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A filled template: the question, the plain answer and the RAFT reasoning and answer."""
+
+    question_type: str
+    instruction: str | None
+    question: str
+    output: str
+    cot: str | None
+    answer: str
+
+
+def placeholders(text: str) -> set[str]:
+    """The `{field}` names in a template text; raises ValueError on malformed braces."""
+    names: set[str] = set()
+    for _literal, field_name, spec, conversion in string.Formatter().parse(text):
+        if field_name is None:
+            continue
+        if spec or conversion:
+            raise ValueError(f"placeholder '{{{field_name}}}' may not use a format spec")
+        names.add(field_name)
+    return names
+
+
+@functools.lru_cache(maxsize=256)
+def _placeholders_of(texts: tuple[str | None, ...]) -> frozenset[str]:
+    return frozenset(name for text in texts if text is not None for name in placeholders(text))
+
+
+def _check_fields(path: Path, tpl: Template) -> list[str]:
+    known = set(FIELDS if tpl.scope == "chunk" else MODULE_FIELDS)
+    problems: list[str] = []
+    for key in _TEXT_KEYS:
+        text = getattr(tpl, key)
+        if text is None:
+            continue
+        try:
+            used = placeholders(text)
+        except ValueError as exc:
+            problems.append(f"{path}: {key}: bad template ({exc})")
+            continue
+        problems.extend(f"{path}: {key}: unknown field '{name}'" for name in sorted(used - known))
+    problems.extend(
+        f"{path}: requires: unknown field '{name}'" for name in tpl.requires if name not in known
+    )
+    if tpl.cot is not None:
+        opened, closed = tpl.cot.count(BEGIN_QUOTE), tpl.cot.count(END_QUOTE)
+        if opened == 0 or opened != closed:
+            problems.append(
+                f"{path}: cot: needs balanced {BEGIN_QUOTE} ... {END_QUOTE} pairs "
+                f"(found {opened} and {closed})"
+            )
+    elif tpl.answer is not None:
+        problems.append(f"{path}: answer: only allowed together with cot")
+    return problems
+
+
+def _fail(problems: list[str]) -> ConfigError:
+    extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return ConfigError(problems[0] + extra, problems)
+
+
+def load_template(path: Path) -> Template:
+    """Load and validate one template file; every problem is a ConfigError naming the file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        tpl = Template.model_validate(raw)
+    except ValidationError as exc:
+        raise _fail(validation_problems(str(path), exc)) from None
+    problems = _check_fields(path, tpl)
+    if problems:
+        raise _fail(problems)
+    return tpl
+
+
+def load_templates(directory: Path) -> list[Template]:
+    """Load every `*.yaml`/`*.yml` template in a directory, sorted by question type."""
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: templates directory not found")
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+    if not files:
+        raise ConfigError(f"{directory}: no template files (*.yaml) found")
+    seen: dict[str, Path] = {}
+    templates: list[Template] = []
+    for path in files:
+        tpl = load_template(path)
+        if tpl.question_type in seen:
+            raise ConfigError(
+                f"{path}: question_type '{tpl.question_type}' already defined in "
+                f"{seen[tpl.question_type]}"
+            )
+        seen[tpl.question_type] = path
+        templates.append(tpl)
+    return sorted(templates, key=lambda t: t.question_type)
+
+
+def chunk_fields(
+    chunk: Chunk, only: Collection[str] | None = None, *, min_docstring_chars: int = 0
+) -> dict[str, str]:
+    """Placeholder values for a chunk (all, or just `only`); a missing fact is the empty string.
+
+    A docstring shorter than `min_docstring_chars` counts as missing, with every fact drawn
+    from it. Costly facts (the body needs a parse) are only computed when asked for.
+    """
+    doc = (chunk.docstring or "").strip()
+    if len(doc) < min_docstring_chars:
+        doc = ""
+    module = module_name(chunk.path)
+    makers = {
+        "qualname": lambda: chunk.qualname,
+        "name": lambda: chunk.name,
+        "module": lambda: module,
+        "path": lambda: chunk.path,
+        "location": lambda: f"{chunk.path}:{chunk.start_line}-{chunk.end_line}",
+        "kind": lambda: chunk.kind,
+        "signature": lambda: chunk.signature.strip(),
+        "docstring": lambda: doc,
+        "summary": lambda: summary_of(doc),
+        "summary_quote": lambda: summary_quote(doc),
+        "returns": lambda: section_text(doc_section(doc, "returns")),
+        "returns_quote": lambda: doc_section(doc, "returns"),
+        "raises": lambda: section_text(doc_section(doc, "raises")),
+        "raises_quote": lambda: doc_section(doc, "raises"),
+        "parameters": lambda: parameters_text(chunk),
+        "call": lambda: call_example(chunk),
+        "import_line": lambda: import_line(chunk, module),
+        "code": lambda: chunk.code.strip("\n"),
+        "body": lambda: body_of(chunk),
+        "start_line": lambda: str(chunk.start_line),
+        "end_line": lambda: str(chunk.end_line),
+        "language": lambda: chunk.language,
+    }
+    names = FIELDS if only is None else [n for n in FIELDS if n in only]
+    return {name: makers[name]() for name in names}
+
+
+def module_fields(path: str, members: list[Chunk], max_members: int = 12) -> dict[str, str]:
+    """Facts about one file from its top-level units (module-scope templates and documents).
+
+    `outline` lists the signatures of the first `max_members` top-level units, one a line;
+    `members` names them in a sentence, saying how many more there are.
+    """
+    top = sorted(
+        (c for c in members if "." not in c.qualname), key=lambda c: (c.start_line, c.qualname)
+    )
+    shown = top[:max_members]
+    names = [f"`{c.qualname}` ({c.kind})" for c in shown]
+    if len(top) > len(shown):
+        names.append(f"{len(top) - len(shown)} more definitions")
+    members_text = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+    return {
+        "module": module_name(path),
+        "path": path,
+        "language": top[0].language if top else "",
+        "outline": "\n".join(c.signature.strip() for c in shown),
+        "members": members_text,
+    }
+
+
+def fill(
+    template: Template,
+    fields: dict[str, str],
+    *,
+    code_lines: int = 0,
+    max_code_lines: int | None = None,
+) -> Rendered | None:
+    """Fill a template from its facts; None when a needed fact is empty or the code too long.
+
+    The template's own `max_code_lines` always applies; the `max_code_lines` argument only
+    to templates that show `{code}` or `{body}`.
+    """
+    used = template.fields_used()
+    if any(not fields.get(name, "").strip() for name in template.needs()):
+        return None
+    if template.max_code_lines is not None and code_lines > template.max_code_lines:
+        return None
+    if max_code_lines is not None and used & _CODE_FIELDS and code_lines > max_code_lines:
+        return None
+    output = template.output.format_map(fields).strip()
+    return Rendered(
+        question_type=template.question_type,
+        instruction=(
+            template.instruction.format_map(fields).strip()
+            if template.instruction is not None
+            else None
+        ),
+        question=template.input.format_map(fields).strip(),
+        output=output,
+        cot=template.cot.format_map(fields).strip() if template.cot is not None else None,
+        answer=template.answer.format_map(fields).strip() if template.answer else output,
+    )
+
+
+def render(
+    template: Template,
+    chunk: Chunk,
+    *,
+    max_code_lines: int | None = None,
+    min_docstring_chars: int = 0,
+) -> Sample | None:
+    """The plain (no-context) sample a chunk-scope template makes from a chunk, or None."""
+    if template.scope != "chunk" or chunk.kind not in template.kinds:
+        return None
+    fields = chunk_fields(chunk, template.needs(), min_docstring_chars=min_docstring_chars)
+    filled = fill(
+        template,
+        fields,
+        code_lines=len(chunk.code.strip("\n").splitlines()),
+        max_code_lines=max_code_lines,
+    )
+    if filled is None:
+        return None
+    return Sample(
+        instruction=filled.instruction,
+        input=filled.question,
+        output=filled.output,
+        metadata={
+            "chunk_id": chunk.id,
+            "path": chunk.path,
+            "commit": chunk.commit,
+            "qualname": chunk.qualname,
+            "question_type": template.question_type,
+        },
+    )

@@ -1,0 +1,121 @@
+"""The run report document (report.json) built from a RunOutcome, and where reports live."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from guardian.core.fsutil import atomic_write_text
+from guardian.core.jsonl import write_json
+from guardian.engine.report.markdown import render_markdown
+from guardian.errors import StateError
+
+if TYPE_CHECKING:
+    from guardian.engine.outcome import RunOutcome
+    from guardian.store.state import StateStore
+
+
+def reports_dir(home: Path) -> Path:
+    """Where run reports live under the state dir."""
+    return home / "reports"
+
+
+def _examples(outcome: RunOutcome, limit: int = 3) -> list[dict[str, Any]]:
+    """A few evaluated test questions with the reference, challenger and baseline answers."""
+    eval_dir = next((s.path for s in outcome.steps if s.step == "evaluate" and s.path), None)
+    data_dir = None
+    for s in outcome.steps:
+        if s.step in {"synthesize", "validate"} and s.path:
+            data_dir = s.path
+    if eval_dir is None or data_dir is None:
+        return []
+    items_file, metrics_file = eval_dir / "items.jsonl", eval_dir / "metrics.json"
+    if not items_file.is_file() or not metrics_file.is_file():
+        return []
+    split = json.loads(metrics_file.read_text()).get("split", "test")
+    split_file = data_dir / f"{split}.jsonl"
+    if not split_file.is_file():
+        return []
+    questions = [json.loads(line) for line in split_file.read_text().splitlines() if line]
+    picked = []
+    for line in items_file.read_text().splitlines():
+        item = json.loads(line)
+        if "challenger_answer" not in item or item.get("index", -1) >= len(questions):
+            continue
+        sample = questions[item["index"]]
+        picked.append(
+            {
+                "question": sample.get("input", ""),
+                "reference": item.get("reference", sample.get("output", "")),
+                "challenger": item.get("challenger_answer"),
+                "baseline": item.get("baseline_answer"),
+                "question_type": item.get("question_type"),
+            }
+        )
+        if len(picked) >= limit:
+            break
+    return picked
+
+
+def build_report(outcome: RunOutcome) -> dict[str, Any]:
+    """The report document for a run (also the source of the markdown view)."""
+    steps = [
+        {
+            "position": s.position,
+            "skill": s.skill,
+            "step": s.step,
+            "status": s.status,
+            "cache": "hit" if s.status == "cached" else "miss",
+            "seconds": round(s.seconds, 3),
+            "key": s.key,
+            "metrics": s.metrics,
+        }
+        for s in outcome.steps
+    ]
+    decision = outcome.decision.model_dump() if outcome.decision else None
+    metrics = outcome.metrics or {}
+    return {
+        "run_id": outcome.run_id,
+        "repo": str(outcome.repo),
+        "repo_name": outcome.repo_name,
+        "commit": outcome.commit,
+        "playbook": outcome.playbook,
+        "status": outcome.status,
+        "started": outcome.started,
+        "finished": outcome.finished,
+        "seconds": round(max(outcome.finished - outcome.started, 0.0), 3),
+        "decision": decision,
+        "promoted_path": str(outcome.promoted_path) if outcome.promoted_path else None,
+        "note": outcome.note,
+        "baseline_kind": metrics.get("baseline_kind"),
+        "challenger": metrics.get("challenger"),
+        "baseline": metrics.get("baseline"),
+        "steps": steps,
+        "all_cached": bool(steps) and all(s["cache"] == "hit" for s in steps),
+        "examples": _examples(outcome),
+    }
+
+
+def write_report(home: Path, outcome: RunOutcome) -> Path:
+    """Write report.json and report.md for a run; returns the report dir."""
+    rep = build_report(outcome)
+    out = reports_dir(home) / outcome.run_id
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "report.json", rep)
+    atomic_write_text(out / "report.md", render_markdown(rep))
+    return out
+
+
+def load_report(home: Path, run_id: str | None, store: StateStore) -> dict[str, Any]:
+    """The report of a run (the latest one when run_id is None)."""
+    if run_id is None:
+        runs = store.runs.recent(limit=1)
+        if not runs:
+            raise StateError(f"{home}: no runs yet (try `guardian run-once REPO`)")
+        run_id = str(runs[0]["id"])
+    path = reports_dir(home) / run_id / "report.json"
+    if not path.is_file():
+        raise StateError(f"run '{run_id}': no report at {path}")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data

@@ -1,0 +1,235 @@
+"""The pipeline runner: run a playbook's skills in order with caching, then gate and promote."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from guardian.config.settings import GuardianConfig
+from guardian.config.skills import Playbook, SkillsFile
+from guardian.core.fsutil import file_lock
+from guardian.core.gitutil import head_commit, head_tree_sha
+from guardian.engine.keys import KeyedSkill, KeyWalk, model_skill
+from guardian.engine.outcome import RunOutcome, StepOutcome
+from guardian.errors import LockBusy, StateError, StepError
+from guardian.evaluation.gate import Decision, decide
+from guardian.steps import StepContext
+from guardian.store.artifacts import ArtifactStore
+from guardian.store.runs import RunStatus, StepStatus
+from guardian.store.state import StateStore
+
+log = structlog.get_logger(__name__)
+
+
+@contextmanager
+def repo_lock(home: Path, repo: Path) -> Iterator[None]:
+    """One run per repo at a time, across processes; the OS drops the lock if we die."""
+    name = hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:16]
+    try:
+        with file_lock(home / "locks" / f"{name}.lock", wait=False):
+            yield
+    except LockBusy as busy:
+        raise StateError(f"{repo}: another run is in progress (pid {busy.holder})") from None
+
+
+def _interrupted(exc: BaseException) -> bool:
+    return isinstance(exc, KeyboardInterrupt | SystemExit)
+
+
+class Pipeline:
+    """Runs playbooks for repos against one state dir."""
+
+    def __init__(self, config: GuardianConfig, skills: SkillsFile) -> None:
+        self.config = config
+        self.skills = skills
+        self.home = config.home
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.store = StateStore(self.home)
+        self.artifacts = ArtifactStore(self.home)
+
+    def close(self) -> None:
+        """Release the state connection."""
+        self.store.close()
+
+    def run_once(self, repo: Path, playbook_name: str | None = None) -> RunOutcome:
+        """Run the playbook once for `repo`; steps whose key exists are reused, not redone."""
+        from guardian.engine.report import write_report
+
+        repo = repo.expanduser().resolve()
+        name = playbook_name or self.config.default_playbook
+        playbook = self.skills.playbook(name)
+        head_tree_sha(repo)  # raises a clear RepoError for a missing, non-git or empty repo
+        commit = head_commit(repo)
+        runs = self.store.runs
+        with repo_lock(self.home, repo):
+            runs.mark_stale()
+            swept = self.artifacts.sweep()
+            if swept:
+                log.info("swept_stale_temp_dirs", count=swept)
+            repo_id = self.store.db.ensure_repo(repo, repo.name)
+            run_id = runs.start(repo_id, name, commit)
+            outcome = RunOutcome(
+                run_id=run_id,
+                repo=repo,
+                repo_name=repo.name,
+                commit=commit,
+                playbook=name,
+                status=RunStatus.RUNNING,
+                started=time.time(),
+            )
+            structlog.contextvars.bind_contextvars(run_id=run_id)
+            try:
+                walk = self._run_steps(outcome, playbook, repo_id)
+                self._gate_and_promote(outcome, playbook, repo_id, walk)
+                outcome.status = RunStatus.SUCCEEDED
+            except BaseException as exc:
+                outcome.status = RunStatus.INTERRUPTED if _interrupted(exc) else RunStatus.FAILED
+                outcome.finished = time.time()
+                outcome.note = f"{type(exc).__name__}: {exc}"
+                report_dir = write_report(self.home, outcome)
+                runs.finish(run_id, outcome.status, None, report_dir, outcome.note)
+                raise
+            finally:
+                structlog.contextvars.unbind_contextvars("run_id")
+            outcome.finished = time.time()
+            outcome.report_dir = write_report(self.home, outcome)
+            verdict = None
+            if outcome.decision is not None:
+                verdict = "pass" if outcome.decision.passed else "fail"
+            runs.finish(run_id, RunStatus.SUCCEEDED, verdict, outcome.report_dir)
+            return outcome
+
+    def _run_steps(self, out: RunOutcome, playbook: Playbook, repo_id: int) -> KeyWalk:
+        """Run or reuse each skill; returns the walk, which knows what each kind came from."""
+        train_skill = model_skill(self.skills, playbook)
+        champ = self.store.registry.champion(repo_id, train_skill) if train_skill else None
+        walk = KeyWalk(self.config, self.skills, out.commit, champ)
+        for position, skill_name in enumerate(playbook.skills):
+            ks = walk.keyed(position, skill_name)
+            step_row = self.store.runs.start_step(
+                out.run_id, position, skill_name, ks.spec.name, ks.key
+            )
+            t0 = time.time()
+            if self.artifacts.exists(ks.key):
+                status = StepStatus.CACHED
+                metrics = dict(self.artifacts.meta(ks.key).get("metrics", {}))
+                log.info("step_cached", skill=skill_name, step=ks.spec.name, key=ks.key[:12])
+            else:
+                metrics = self._execute(ks, out, step_row, t0)
+                status = StepStatus.RAN
+            path, meta = self.artifacts.path(ks.key), self.artifacts.meta(ks.key)
+            seconds = time.time() - t0
+            self.store.runs.finish_step(step_row, status, seconds, metrics)
+            out.steps.append(
+                StepOutcome(
+                    position, skill_name, ks.spec.name, ks.key, status, seconds, metrics, path
+                )
+            )
+            walk.record(ks.spec.provides, path, meta["digest"], ks.key)
+        if "metrics" in walk.produced:
+            metrics_file = walk.produced["metrics"][0] / "metrics.json"
+            out.metrics = json.loads(metrics_file.read_text())
+        return walk
+
+    def _execute(self, ks: KeyedSkill, out: RunOutcome, step_row: int, t0: float) -> dict[str, Any]:
+        """Run one skill into a temp dir and commit it as the artifact of its key."""
+        log.info("step_start", skill=ks.name, step=ks.spec.name, key=ks.key[:12])
+        tmp = self.artifacts.begin(ks.key)
+        ctx = StepContext(
+            repo=out.repo,
+            out_dir=tmp,
+            home=self.home,
+            run_id=out.run_id,
+            repo_name=out.repo_name,
+            commit=out.commit,
+            inputs=ks.inputs,
+            store=self.store,
+        )
+        try:
+            result = ks.spec.fn(ctx, ks.params)
+        except BaseException as exc:
+            self.artifacts.abandon(tmp)
+            status = StepStatus.INTERRUPTED if _interrupted(exc) else StepStatus.FAILED
+            seconds = time.time() - t0
+            self.store.runs.finish_step(step_row, status, seconds, error=str(exc))
+            out.steps.append(
+                StepOutcome(ks.position, ks.name, ks.spec.name, ks.key, status, seconds, {})
+            )
+            raise
+        metrics = dict(result.metrics)
+        meta = {
+            "step": ks.spec.name,
+            "skill": ks.name,
+            "kind": ks.spec.provides,
+            "run_id": out.run_id,
+            "params": ks.params.model_dump(mode="json"),
+            "inputs": ks.digests,
+            "outputs": result.outputs,
+            "metrics": metrics,
+        }
+        path = self.artifacts.commit(ks.key, tmp, meta)
+        sealed = self.artifacts.meta(ks.key)
+        self.store.runs.record_artifact(
+            ks.key,
+            ks.spec.name,
+            ks.spec.provides,
+            path,
+            sealed["digest"],
+            sealed["size_bytes"],
+            out.run_id,
+        )
+        log.info("step_done", skill=ks.name, step=ks.spec.name, seconds=round(time.time() - t0, 2))
+        return metrics
+
+    def _gate_and_promote(
+        self, out: RunOutcome, playbook: Playbook, repo_id: int, walk: KeyWalk
+    ) -> None:
+        from guardian.serving.local import promote_local
+
+        train_skill = model_skill(self.skills, playbook)
+        if out.metrics is None:
+            out.note = "the playbook has no evaluate step: no gate decision, nothing promoted"
+            return
+        champ = self.store.registry.champion(repo_id, train_skill) if train_skill else None
+        model = walk.produced.get("model")
+        model_key = model[2] if model is not None else None
+        if champ and model_key and champ["artifact_key"] == model_key:
+            out.note = f"this model is already the champion (promoted by run {champ['run_id']})"
+            out.decision = Decision(
+                passed=True,
+                reasons=["PASS challenger is identical to the current champion; nothing to do"],
+                baseline_kind="champion",
+            )
+            out.promoted_path = Path(champ["path"])
+            return
+        kind = str(out.metrics.get("baseline_kind", "base"))
+        out.decision = decide(
+            out.metrics["challenger"], out.metrics.get("baseline"), playbook.gate, kind
+        )
+        if not out.decision.passed:
+            out.note = "gate failed: the champion stays in service"
+            return
+        if not playbook.promote or self.config.promote.target == "none":
+            out.note = "gate passed; promotion is disabled for this playbook"
+            return
+        if model is None or train_skill is None:
+            raise StepError("gate passed but the playbook produced no model to promote")
+        out.promoted_path = promote_local(
+            store=self.store,
+            models_dir=self.config.models_dir,
+            repo_id=repo_id,
+            repo_name=out.repo_name,
+            skill=train_skill,
+            run_id=out.run_id,
+            artifact_key=model[2],
+            model_dir=model[0],
+            metrics=out.metrics["challenger"],
+        )
+        out.note = f"gate passed: promoted to {out.promoted_path}"

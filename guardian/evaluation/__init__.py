@@ -1,0 +1,1 @@
+"""Layer 2: metrics and the quality gate."""

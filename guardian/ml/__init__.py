@@ -1,0 +1,1 @@
+"""Layer 2: model code on torch (imported inside functions): bases, prompts, LoRA, scoring."""

@@ -1,0 +1,135 @@
+"""The one place a Sample becomes token ids, for training, evaluation and generation alike.
+
+The user turn is `instruction + "\\n\\n" + input` (just `input` without an instruction); the
+assistant turn is `output` ending in the end-of-turn token. The tokenizer's chat template is
+used when it has one, else a plain `### Question:` / `### Answer:` format. Prompt and answer
+are tokenized separately, exactly as at generation time (`prompt_ids`), so training sees the
+same prompt tokens the model later generates from.
+
+Truncation to `max_len`: the answer keeps at least `min(len(answer), max_len // 4)` tokens
+(more if the prompt leaves room) and is cut from the right; the prompt is cut from the middle,
+keeping its first and last halves, so the system/instruction start and the final
+question plus the assistant header survive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from guardian.core.schema import Sample
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+IGNORE_INDEX = -100
+MIN_MAX_LEN = 8
+_PLAIN_PROMPT = "### Question:\n{user}\n\n### Answer:\n"
+
+
+@dataclass(frozen=True)
+class EncodedExample:
+    """Token ids of one sample; `labels` is -100 on prompt tokens, ids on answer tokens."""
+
+    input_ids: list[int]
+    labels: list[int]
+    prompt_len: int
+    full_len: int
+    truncated: bool
+
+    @property
+    def answer_tokens(self) -> int:
+        """How many tokens carry a loss (answer tokens kept after truncation)."""
+        return sum(1 for label in self.labels if label != IGNORE_INDEX)
+
+
+def user_text(sample: Sample) -> str:
+    """The user turn: instruction and input separated by a blank line, or the input alone."""
+    if sample.instruction and sample.instruction.strip():
+        return f"{sample.instruction}\n\n{sample.input}"
+    return sample.input
+
+
+def _has_chat_template(tok: PreTrainedTokenizerBase) -> bool:
+    return bool(getattr(tok, "chat_template", None))
+
+
+def _encode(tok: PreTrainedTokenizerBase, text: str) -> list[int]:
+    return list(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def _end_ids(tok: PreTrainedTokenizerBase) -> list[int]:
+    return [tok.eos_token_id] if tok.eos_token_id is not None else []
+
+
+def prompt_ids(tok: PreTrainedTokenizerBase, sample: Sample) -> list[int]:
+    """Token ids of the prompt up to and including the assistant header (for generation)."""
+    user = user_text(sample)
+    if _has_chat_template(tok):
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
+        return _encode(tok, str(text))
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+    return bos + _encode(tok, _PLAIN_PROMPT.format(user=user))
+
+
+def answer_ids(tok: PreTrainedTokenizerBase, sample: Sample) -> list[int]:
+    """Token ids of the assistant turn, ending with the end-of-turn (eos) token."""
+    if _has_chat_template(tok):
+        user = [{"role": "user", "content": user_text(sample)}]
+        prompt = str(tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True))
+        full = str(
+            tok.apply_chat_template(
+                [*user, {"role": "assistant", "content": sample.output}], tokenize=False
+            )
+        )
+        if full.startswith(prompt):
+            ids = _encode(tok, full[len(prompt) :])
+            eos = tok.eos_token_id
+            if eos is not None and eos in ids:
+                return ids[: len(ids) - ids[::-1].index(eos)]
+            return ids + _end_ids(tok)
+    return _encode(tok, sample.output) + _end_ids(tok)
+
+
+def encode_example(tok: PreTrainedTokenizerBase, sample: Sample, max_len: int) -> EncodedExample:
+    """Encode a sample for loss computation: prompt masked with -100, answer kept, <= max_len."""
+    if max_len < MIN_MAX_LEN:
+        raise ValueError(f"max_len must be at least {MIN_MAX_LEN}, got {max_len}")
+    prompt = prompt_ids(tok, sample)
+    answer = answer_ids(tok, sample)
+    full_len = len(prompt) + len(answer)
+    truncated = full_len > max_len
+    if truncated:
+        min_answer = min(len(answer), max(1, max_len // 4))
+        answer = answer[: max(min_answer, max_len - len(prompt))]
+        budget = max_len - len(answer)
+        if len(prompt) > budget:
+            head = budget // 2
+            prompt = prompt[:head] + prompt[len(prompt) - (budget - head) :]
+    return EncodedExample(
+        input_ids=prompt + answer,
+        labels=[IGNORE_INDEX] * len(prompt) + answer,
+        prompt_len=len(prompt),
+        full_len=full_len,
+        truncated=truncated,
+    )
+
+
+def collate(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch into input_ids / attention_mask / labels tensors (labels -100 on pads)."""
+    import torch
+
+    width = max(len(ex.input_ids) for ex in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, ex in enumerate(batch):
+        n = len(ex.input_ids)
+        input_ids[row, :n] = torch.tensor(ex.input_ids, dtype=torch.long)
+        labels[row, :n] = torch.tensor(ex.labels, dtype=torch.long)
+        attention[row, :n] = 1
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}

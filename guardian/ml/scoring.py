@@ -1,0 +1,87 @@
+"""Scoring a causal LM on samples: summed answer-token NLL and greedy generation, batched."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from guardian.core.schema import Sample
+from guardian.ml.prompting import IGNORE_INDEX, EncodedExample, collate, prompt_ids
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+def answer_nll(
+    model: PreTrainedModel | PeftModel,
+    examples: list[EncodedExample],
+    batch_size: int,
+    pad_id: int,
+) -> list[tuple[float, int]]:
+    """Per example: (summed NLL over label tokens != -100, number of such tokens)."""
+    import torch
+    import torch.nn.functional as F
+
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    results: list[tuple[float, int]] = [(0.0, 0)] * len(examples)
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = collate([examples[i] for i in idx], pad_id)
+            logits = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).logits
+            targets = batch["labels"][:, 1:]
+            nll = F.cross_entropy(
+                logits[:, :-1].float().transpose(1, 2),
+                targets,
+                ignore_index=IGNORE_INDEX,
+                reduction="none",
+            )
+            mask = targets != IGNORE_INDEX
+            sums = (nll * mask).sum(dim=1).tolist()
+            counts = mask.sum(dim=1).tolist()
+            for row, i in enumerate(idx):
+                results[i] = (float(sums[row]), int(counts[row]))
+    return results
+
+
+def generate_answers(
+    model: PreTrainedModel | PeftModel,
+    tok: PreTrainedTokenizerBase,
+    samples: list[Sample],
+    max_new_tokens: int,
+    batch_size: int,
+) -> list[str]:
+    """Greedy answers for samples (left-padded batches), decoded without special tokens."""
+    import torch
+
+    pad_id = int(tok.pad_token_id)
+    answers: list[str] = []
+    for start in range(0, len(samples), batch_size):
+        prompts = [prompt_ids(tok, s) for s in samples[start : start + batch_size]]
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, ids in enumerate(prompts):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids) :] = 1
+        with torch.no_grad():
+            out = model.generate(  # type: ignore[operator]
+                input_ids=input_ids,
+                attention_mask=attention,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=pad_id,
+                eos_token_id=tok.eos_token_id,
+            )
+        for row in out[:, width:]:
+            answers.append(str(tok.decode(row.tolist(), skip_special_tokens=True)).strip())
+    return answers
+
+
+def spread(n: int, k: int) -> list[int]:
+    """k indices spread evenly over range(n) (all of them when k is 0 or >= n); deterministic."""
+    if k <= 0 or k >= n:
+        return list(range(n))
+    return [i * n // k for i in range(k)]

@@ -1,0 +1,1 @@
+"""Layer 2: promotion targets and the models they serve."""

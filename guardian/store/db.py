@@ -1,0 +1,86 @@
+"""The SQLite state file (WAL): connection, write transactions, migrations on open, repos."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from guardian.errors import StateError
+from guardian.store.migrations import MIGRATIONS, migrate
+
+DB_NAME = "guardian.db"
+
+
+def now() -> str:
+    """UTC timestamp in ISO-8601 with seconds precision."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus a short random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+class Database:
+    """One connection to `<home>/guardian.db`, migrated on open; shared by CLI, daemon, API."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.path = home / DB_NAME
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            migrate(self.conn, self.path)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot open state database ({exc})") from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        """The number of migrations applied."""
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def latest_version(self) -> int:
+        """The number of migrations this guardian knows."""
+        return len(MIGRATIONS)
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def ensure_repo(self, path: Path, name: str) -> int:
+        """The id of the repo at `path`, registering it on first sight."""
+        key = str(path.resolve())
+        with self.tx() as c:
+            row = c.execute("SELECT id FROM repos WHERE path = ?", (key,)).fetchone()
+            if row:
+                return int(row["id"])
+            cur = c.execute(
+                "INSERT INTO repos(path, name, added_at) VALUES (?, ?, ?)", (key, name, now())
+            )
+            return int(cur.lastrowid or 0)
+
+    def repo_id(self, path: Path) -> int | None:
+        """The id of a registered repo, or None."""
+        row = self.conn.execute(
+            "SELECT id FROM repos WHERE path = ?", (str(path.resolve()),)
+        ).fetchone()
+        return int(row["id"]) if row else None

@@ -1,0 +1,163 @@
+"""Named schema migrations, recorded by name in the state file as they are applied.
+
+A state file made before names were recorded (it has only `PRAGMA user_version`) adopts the
+first `user_version` names as applied. `user_version` is still kept equal to the number of
+migrations, so an older guardian refuses a newer file instead of misreading it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from guardian.errors import StateError
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema change: a stable name and the SQL statements that make it."""
+
+    name: str
+    sql: str
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        "0001_foundation",
+        """
+        CREATE TABLE repos (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        );
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repos(id),
+            playbook TEXT NOT NULL,
+            commit_sha TEXT,
+            status TEXT NOT NULL,
+            decision TEXT,
+            report_path TEXT,
+            error TEXT,
+            pid INTEGER,
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX runs_repo ON runs(repo_id, started_at);
+        CREATE TABLE steps (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            position INTEGER NOT NULL,
+            skill TEXT NOT NULL,
+            step TEXT NOT NULL,
+            artifact_key TEXT,
+            status TEXT NOT NULL,
+            seconds REAL,
+            metrics TEXT,
+            error TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX steps_run ON steps(run_id, position);
+        CREATE TABLE artifacts (
+            key TEXT PRIMARY KEY,
+            step TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            path TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            run_id TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repos(id),
+            skill TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            artifact_key TEXT NOT NULL,
+            path TEXT NOT NULL,
+            base TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            status TEXT NOT NULL,
+            promoted_at TEXT NOT NULL
+        );
+        CREATE INDEX models_champion ON models(repo_id, skill, status);
+        """,
+    ),
+    Migration(
+        "0002_jobs",
+        """
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            repo_id INTEGER REFERENCES repos(id),
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL,
+            run_id TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX jobs_status ON jobs(status, created_at);
+        """,
+    ),
+]
+
+_LEDGER = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations recorded in this state file, in the order applied."""
+    rows = conn.execute("SELECT name FROM migrations ORDER BY rowid").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> list[str]:
+    """Apply every migration this file lacks, in one write transaction; returns their names.
+
+    Reading what is applied happens inside the transaction, so concurrent first opens of a
+    fresh state dir serialise instead of racing to create the same tables.
+    """
+    known = [m.name for m in MIGRATIONS]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute(_LEDGER)
+        done = applied(conn)
+        if not done and version:
+            done = known[:version]
+            conn.executemany(
+                "INSERT INTO migrations(name, applied_at) VALUES (?, ?)",
+                [(name, _stamp()) for name in done],
+            )
+        unknown = [name for name in done if name not in known]
+        if unknown or version > len(known):
+            raise StateError(
+                f"{path}: schema version {max(version, len(done))} is newer than this guardian "
+                f"({len(known)}); upgrade repo-guardian"
+            )
+        ran = []
+        for migration in MIGRATIONS:
+            if migration.name in done:
+                continue
+            for statement in migration.sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO migrations(name, applied_at) VALUES (?, ?)", (migration.name, _stamp())
+            )
+            ran.append(migration.name)
+        conn.execute(f"PRAGMA user_version = {len(known)}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return ran

@@ -1,0 +1,68 @@
+"""The model registry: the champion, the previous champion and the history per repo+skill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from guardian.store.db import Database, now
+
+
+class Registry:
+    """Typed access to the models table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def champion(self, repo_id: int, skill: str) -> dict[str, Any] | None:
+        """The current champion model for repo+skill, or None."""
+        row = self.db.conn.execute(
+            "SELECT * FROM models WHERE repo_id=? AND skill=? AND status='champion'"
+            " ORDER BY id DESC LIMIT 1",
+            (repo_id, skill),
+        ).fetchone()
+        if not row:
+            return None
+        d = dict(row)
+        d["metrics"] = json.loads(d["metrics"])
+        return d
+
+    def promote(
+        self,
+        repo_id: int,
+        skill: str,
+        run_id: str,
+        artifact_key: str,
+        path: Path,
+        base: str,
+        metrics: dict[str, Any],
+    ) -> int:
+        """Make a model the champion; the previous champion is kept as 'previous'."""
+        with self.db.tx() as c:
+            c.execute(
+                "UPDATE models SET status='retired'"
+                " WHERE repo_id=? AND skill=? AND status='previous'",
+                (repo_id, skill),
+            )
+            c.execute(
+                "UPDATE models SET status='previous'"
+                " WHERE repo_id=? AND skill=? AND status='champion'",
+                (repo_id, skill),
+            )
+            cur = c.execute(
+                "INSERT INTO models(repo_id, skill, run_id, artifact_key, path, base, metrics,"
+                " status, promoted_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'champion', ?)",
+                (repo_id, skill, run_id, artifact_key, str(path), base, json.dumps(metrics), now()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def models(self, repo_id: int | None = None) -> list[dict[str, Any]]:
+        """All model records, newest first."""
+        sql = "SELECT * FROM models"
+        args: tuple[Any, ...] = ()
+        if repo_id is not None:
+            sql += " WHERE repo_id = ?"
+            args = (repo_id,)
+        rows = self.db.conn.execute(sql + " ORDER BY id DESC", args).fetchall()
+        return [dict(r) for r in rows]
