@@ -33,9 +33,11 @@ test-all: $(STAMP)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check guardian tests benchmarks
-	$(BIN)/ruff format --check guardian tests benchmarks
+	$(BIN)/ruff check guardian tests benchmarks scripts
+	$(BIN)/ruff format --check guardian tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_sizes.py guardian
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_steps.py

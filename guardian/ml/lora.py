@@ -113,6 +113,7 @@ def fit(
     ckpt_path: Path,
     on_step: Callable[[int], None] | None,
 ) -> tuple[PeftModel, FitOutcome]:
+    """Train `total` optimizer steps (resuming from `ckpt_path` when it matches); val loss after."""
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
@@ -178,14 +179,21 @@ def fit(
                 on_step(done)
 
     model.eval()
-    val_loss = None
-    if val_ex:
-        per_item = answer_nll(model, val_ex, params.batch_size, pad_id)
-        tokens = sum(n for _, n in per_item)
-        val_loss = sum(nll for nll, _ in per_item) / max(1, tokens)
+    val_loss = _mean_nll(model, val_ex, params.batch_size, pad_id)
     rows.append({"step": total, "val_loss": val_loss})
     seconds = elapsed_before + time.monotonic() - t0
     return model, FitOutcome(rows, val_loss, seconds, start, pissa_init)
+
+
+def _mean_nll(
+    model: PeftModel, examples: list[EncodedExample], batch_size: int, pad_id: int
+) -> float | None:
+    """Token-weighted mean answer NLL over `examples` (None when there are none)."""
+    if not examples:
+        return None
+    per_item = answer_nll(model, examples, batch_size, pad_id)
+    tokens = sum(n for _, n in per_item)
+    return sum(nll for nll, _ in per_item) / max(1, tokens)
 
 
 def _atomic_torch_save(state: dict[str, Any], path: Path) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import multiprocessing
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -61,3 +63,51 @@ def test_champion_history(tmp_path: Path) -> None:
         assert champ is not None and champ["run_id"] == "r3" and champ["metrics"]["perplexity"] == 3
         statuses = [m["status"] for m in s.registry.models(repo_id)]
         assert statuses == ["champion", "previous", "retired"]
+
+
+def test_migrations_are_recorded_by_name(tmp_path: Path) -> None:
+    with StateStore(tmp_path) as s:
+        names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations ORDER BY rowid")]
+    assert names == ["0001_foundation", "0002_jobs"]
+    assert names == [m.name for m in MIGRATIONS]
+
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "state-v2" / "guardian.db"
+
+
+def test_state_dir_from_before_named_migrations_upgrades_in_place(tmp_path: Path) -> None:
+    # guardian.db written by the flat-layout guardian (user_version 2, no migrations table)
+    # after one `make demo`: its champion must still be found.
+    shutil.copy(FIXTURE, tmp_path / "guardian.db")
+    before = sqlite3.connect(tmp_path / "guardian.db")
+    assert before.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert not before.execute("SELECT 1 FROM sqlite_master WHERE name='migrations'").fetchall()
+    before.close()
+    with StateStore(tmp_path) as s:
+        names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations ORDER BY rowid")]
+        assert names == ["0001_foundation", "0002_jobs"]
+        assert s.db.schema_version == 2
+        repo_id = s.db.conn.execute("SELECT id FROM repos WHERE name = 'demo-repo'").fetchone()[0]
+        champ = s.registry.champion(repo_id, "train-lora")
+        assert champ is not None and champ["run_id"] == "20261201T090014Z-d1a353"
+        assert champ["metrics"]["perplexity"] == pytest.approx(6.773, abs=1e-3)
+        assert s.runs.last(repo_id) is not None
+
+
+def _open(home: str) -> None:
+    StateStore(Path(home)).close()
+
+
+def test_concurrent_first_opens_of_a_fresh_state_dir_do_not_race(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        home = tmp_path / f"home{attempt}"
+        procs = [ctx.Process(target=_open, args=(str(home),)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+        with StateStore(home) as s:
+            names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations")]
+        assert sorted(names) == ["0001_foundation", "0002_jobs"]

@@ -20,6 +20,94 @@ def _quote(text: Any, limit: int = 300) -> str:
     return "`" + (flat if len(flat) <= limit else flat[: limit - 1] + "…").replace("`", "'") + "`"
 
 
+def _better(metric: str, old: Any, new: Any) -> str:
+    if not (isinstance(old, int | float) and isinstance(new, int | float)):
+        return ""
+    if metric in ("n", "answer_tokens"):
+        return ""
+    if new == old:
+        return "same"
+    if lower_is_better(metric):
+        return "yes" if new < old else "no"
+    return "yes" if new > old else "no"
+
+
+def _metrics(rep: dict[str, Any]) -> list[str]:
+    chal, base = rep.get("challenger"), rep.get("baseline")
+    if not chal:
+        return []
+    kind = rep.get("baseline_kind") or "baseline"
+    lines = [
+        "",
+        "## Metrics",
+        "",
+        f"| metric | {kind} | challenger | better |",
+        "|---|---|---|---|",
+    ]
+    for metric in TABLE_METRICS:
+        if metric not in chal:
+            continue
+        old = base.get(metric) if base else None
+        new = chal.get(metric)
+        lines.append(f"| {metric} | {_num(old)} | {_num(new)} | {_better(metric, old, new)} |")
+    return lines
+
+
+def _steps(rep: dict[str, Any]) -> list[str]:
+    if not rep["steps"]:
+        return []
+    lines = [
+        "",
+        "## Steps",
+        "",
+        "| # | skill | step | cache | seconds | key |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in rep["steps"]:
+        lines.append(
+            f"| {s['position']} | {s['skill']} | {s['step']} | {s['cache']} ({s['status']}) "
+            f"| {s['seconds']:.2f} | `{s['key'][:12]}` |"
+        )
+    if rep.get("all_cached"):
+        lines += ["", "Every step was a cache hit: nothing changed since the last run."]
+    return lines
+
+
+def _training(rep: dict[str, Any]) -> list[str]:
+    train = next((s for s in rep["steps"] if s["step"] == "train"), None)
+    if not train or train["metrics"].get("train_loss_first") is None:
+        return []
+    m = train["metrics"]
+    lines = [
+        "",
+        "## Training",
+        "",
+        f"- {m.get('steps')} steps on {m.get('n_train')} samples; mean loss of the first "
+        "and last 5 steps "
+        f"{_num(m.get('train_loss_first'))} → {_num(m.get('train_loss_last'))}, "
+        f"validation loss {_num(m.get('val_loss'))}",
+    ]
+    if m.get("resumed_from"):
+        lines.append(f"- resumed from checkpoint at step {m['resumed_from']}")
+    return lines
+
+
+def _examples(rep: dict[str, Any]) -> list[str]:
+    if not rep.get("examples"):
+        return []
+    lines = ["", "## Examples (greedy answers on the test split)", ""]
+    for ex in rep["examples"]:
+        lines += [
+            f"**Q** ({ex.get('question_type') or 'sample'}): {_quote(ex['question'])}",
+            "",
+            f"- reference: {_quote(ex['reference'])}",
+            f"- challenger: {_quote(ex['challenger'])}",
+            f"- {rep.get('baseline_kind') or 'baseline'}: {_quote(ex['baseline'])}",
+            "",
+        ]
+    return lines
+
+
 def render_markdown(rep: dict[str, Any]) -> str:
     """The human view of a report: verdict first, then reasons, metrics and steps."""
     decision = rep.get("decision")
@@ -41,72 +129,7 @@ def render_markdown(rep: dict[str, Any]) -> str:
     if decision:
         lines += ["", "## Gate", ""]
         lines += [f"- {reason}" for reason in decision["reasons"]] or ["- (no checks configured)"]
-    chal, base = rep.get("challenger"), rep.get("baseline")
-    if chal:
-        kind = rep.get("baseline_kind") or "baseline"
-        lines += [
-            "",
-            "## Metrics",
-            "",
-            f"| metric | {kind} | challenger | better |",
-            "|---|---|---|---|",
-        ]
-        for metric in TABLE_METRICS:
-            if metric not in chal:
-                continue
-            old = base.get(metric) if base else None
-            new = chal.get(metric)
-            better = ""
-            if isinstance(old, int | float) and isinstance(new, int | float) and metric != "n":
-                if metric == "answer_tokens":
-                    better = ""
-                elif new == old:
-                    better = "same"
-                elif lower_is_better(metric):
-                    better = "yes" if new < old else "no"
-                else:
-                    better = "yes" if new > old else "no"
-            lines.append(f"| {metric} | {_num(old)} | {_num(new)} | {better} |")
-    if rep["steps"]:
-        lines += [
-            "",
-            "## Steps",
-            "",
-            "| # | skill | step | cache | seconds | key |",
-            "|---|---|---|---|---|---|",
-        ]
-        for s in rep["steps"]:
-            lines.append(
-                f"| {s['position']} | {s['skill']} | {s['step']} | {s['cache']} ({s['status']}) "
-                f"| {s['seconds']:.2f} | `{s['key'][:12]}` |"
-            )
-        if rep.get("all_cached"):
-            lines += ["", "Every step was a cache hit: nothing changed since the last run."]
-    train = next((s for s in rep["steps"] if s["step"] == "train"), None)
-    if train and train["metrics"].get("train_loss_first") is not None:
-        m = train["metrics"]
-        lines += [
-            "",
-            "## Training",
-            "",
-            f"- {m.get('steps')} steps on {m.get('n_train')} samples; mean loss of the first "
-            "and last 5 steps "
-            f"{_num(m.get('train_loss_first'))} → {_num(m.get('train_loss_last'))}, "
-            f"validation loss {_num(m.get('val_loss'))}",
-        ]
-        if m.get("resumed_from"):
-            lines.append(f"- resumed from checkpoint at step {m['resumed_from']}")
-    if rep.get("examples"):
-        lines += ["", "## Examples (greedy answers on the test split)", ""]
-        for ex in rep["examples"]:
-            lines += [
-                f"**Q** ({ex.get('question_type') or 'sample'}): {_quote(ex['question'])}",
-                "",
-                f"- reference: {_quote(ex['reference'])}",
-                f"- challenger: {_quote(ex['challenger'])}",
-                f"- {rep.get('baseline_kind') or 'baseline'}: {_quote(ex['baseline'])}",
-                "",
-            ]
+    lines += _metrics(rep) + _steps(rep) + _training(rep) + _examples(rep)
     if rep.get("promoted_path"):
         lines += ["", f"Champion model: `{rep['promoted_path']}`"]
     return "\n".join(lines) + "\n"
