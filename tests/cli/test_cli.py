@@ -40,6 +40,37 @@ def test_help_does_not_import_torch() -> None:
     assert proc.stdout.strip() == "[]"
 
 
+COMMANDS = (
+    "validate",
+    "plan",
+    "run-once",
+    "report",
+    "runs",
+    "mine",
+    "validate-data",
+    "synthesize",
+    "train",
+    "evaluate",
+)
+
+
+def test_every_command_helps_without_torch() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from guardian.cli import app\n"
+        f"for name in {COMMANDS!r}:\n"
+        "    r = CliRunner().invoke(app, [name, '--help'])\n"
+        "    assert r.exit_code == 0, (name, r.output)\n"
+        "    assert 'Usage' in r.output, (name, r.output)\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 def test_validate_ok_and_all_errors_at_once(tmp_path: Path) -> None:
     ok = guardian("validate")
     assert ok.returncode == 0, ok.stderr
