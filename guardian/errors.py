@@ -43,3 +43,9 @@ class LockBusy(StateError):
     def __init__(self, path: object, holder: str) -> None:
         super().__init__(f"{path}: locked by pid {holder}")
         self.holder = holder
+
+
+class Interrupted(GuardianError):
+    """The user stopped the command (Ctrl-C); exits 130 like the shell expects."""
+
+    exit_code = 130

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -11,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from guardian.errors import ConfigError, GuardianError
+from guardian.errors import ConfigError, GuardianError, Interrupted, StateError
 
 app = typer.Typer(
     name="guardian",
@@ -43,16 +45,27 @@ def handled(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import sqlite3
+
         from pydantic import ValidationError
 
         from guardian.core.yamlfile import config_error
 
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sigterm_exits)
         try:
             return fn(*args, **kwargs)
         except GuardianError as exc:
             _fail(exc)
         except ValidationError as exc:
             _fail(config_error("options", exc))
+        except KeyboardInterrupt:
+            _fail(Interrupted("interrupted; nothing half-written was kept"))
+        except sqlite3.DatabaseError as exc:
+            _fail(StateError(f"state database: {exc} (run `guardian doctor`)"))
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(GuardianError(f"{where}{exc.strerror or exc}"))
 
     return wrapper  # type: ignore[return-value]
 

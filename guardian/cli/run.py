@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +16,6 @@ from guardian.cli.app import (
     handled,
     out,
     setup,
-    sigterm_exits,
     skills_of,
 )
 from guardian.errors import ConfigError
@@ -31,17 +29,27 @@ def validate(
 ) -> None:
     """Check config.yaml and skills.yaml; print every problem at once (exit 1 if any)."""
     from guardian.config.settings import find_config, load_config
+    from guardian.config.skills import config_problems, default_skills_path
+    from guardian.errors import ModelError
+    from guardian.ml.base_model import resolve_base
     from guardian.steps import load_skills
 
     problems: list[str] = []
     cfg = None
     try:
         cfg = load_config(config)
-        where = find_config(config)
-        out.print(f"{where or 'config (defaults)'}: ok", highlight=False)
     except ConfigError as exc:
         problems += exc.problems or [str(exc)]
+    label = cfg.source.name if cfg is not None and cfg.source else "config"
+    if cfg is not None:
+        try:
+            resolve_base(cfg.base_model, cfg.home, convert=False)
+        except ModelError as exc:
+            problems.append(f"{label}: base_model: {exc}")
     skills_path = skills or (cfg.skills_path if cfg else None)
+    if skills_path is not None and cfg is not None and skills is None:
+        if not skills_path.exists() and cfg.source is None:
+            skills_path = default_skills_path()
     if skills_path is not None:
         try:
             doc = load_skills(skills_path)
@@ -49,8 +57,13 @@ def validate(
                 f"{skills_path}: ok ({len(doc.skills)} skills, {len(doc.playbooks)} playbooks)",
                 highlight=False,
             )
+            if cfg is not None:
+                repos = [(r.path, r.playbook) for r in cfg.repos]
+                problems += config_problems(label, repos, cfg.default_playbook, doc)
         except ConfigError as exc:
             problems += exc.problems or [str(exc)]
+    if cfg is not None and not problems:
+        out.print(f"{find_config(config) or 'config (defaults)'}: ok", highlight=False)
     if problems:
         raise ConfigError(problems[0], problems)
 
@@ -76,7 +89,8 @@ def plan(
     out.print(f"would trigger: {verdict} ({result.trigger_reason})", highlight=False)
     for i, s in enumerate(result.steps):
         key = s.key[:12] if s.key else "(depends on earlier steps)"
-        out.print(f"  {i}. {s.skill:<14} {s.step:<11} {s.action:<6} {key}", highlight=False)
+        note = f"  ({s.note})" if s.note else ""
+        out.print(f"  {i}. {s.skill:<14} {s.step:<11} {s.action:<6} {key}{note}", highlight=False)
 
 
 @app.command("run-once")
@@ -85,7 +99,6 @@ def run_once(repo: Path, playbook: PlaybookOpt = None, config: ConfigOpt = None)
     """Run a playbook once on REPO: mine → synthesize → validate → train → evaluate → gate."""
     from guardian.engine.runner import Pipeline
 
-    signal.signal(signal.SIGTERM, sigterm_exits)
     cfg = setup(config)
     pipe = Pipeline(cfg, skills_of(cfg))
     try:

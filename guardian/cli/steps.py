@@ -1,45 +1,49 @@
-"""Each pipeline step run by hand: mine, validate-data, synthesize, train, evaluate."""
+"""Each pipeline step run by hand: mine, validate-data, synthesize, train, evaluate.
+
+Every command takes `--config`, checks its output path before doing any work, computes in a
+scratch dir under the state dir (removed on every exit), and only then puts the result at the
+user's path, never replacing anything guardian did not write.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from guardian.cli.app import ConfigOpt, app, err, handled, out, setup
-from guardian.core.fsutil import atomic_copy
+from guardian.cli.outputs import check_out_dir, check_out_file, place_dir, place_file, workspace
 from guardian.errors import DataError
 
 
-def _standalone(step: str, params: Any, inputs: dict[str, Path], repo: Path | None) -> Path:
-    """Run one step outside the pipeline into a temp dir; the caller moves what it needs."""
-    import tempfile
-
-    from guardian.config.settings import load_config
+def _standalone(
+    cfg: Any,
+    step: str,
+    params: Any,
+    out_dir: Path,
+    inputs: dict[str, Path],
+    repo: Path | None = None,
+    files: dict[str, Path] | None = None,
+) -> None:
+    """Run one step outside the pipeline into `out_dir` (a workspace); print its metrics."""
     from guardian.steps import StepContext, get_step
 
     spec = get_step(step)
-    home = load_config(None).home
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"guardian-{step}-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    where = (repo or Path.cwd()).resolve()
     ctx = StepContext(
-        repo=(repo or Path.cwd()).resolve(),
-        out_dir=tmp,
-        home=home,
-        repo_name=(repo or Path.cwd()).resolve().name,
+        repo=where,
+        out_dir=out_dir,
+        home=cfg.home,
+        repo_name=where.name,
         inputs=inputs,
+        files=files or {},
     )
-    try:
-        result = spec.fn(ctx, params)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    result = spec.fn(ctx, params)
     for key, value in result.metrics.items():
         err.print(f"  {key}: {value}", highlight=False)
-    return tmp
 
 
 @app.command()
@@ -54,25 +58,25 @@ def mine(
     stats: Annotated[
         bool, typer.Option("--stats", help="print counts per language, kind, skip reason")
     ] = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Mine functions, methods and classes from the files git tracks at HEAD (or a plain dir)."""
     from guardian.steps.mine import Params, format_stats
 
-    setup(None)
+    cfg = setup(config)
     raw: dict[str, Any] = {"allow_plain_dir": True}
     if language:
         raw["languages"] = language
     if since:
         raw["since"] = since
     params = Params.model_validate(raw)
-    tmp = _standalone("mine", params, {}, repo)
-    try:
-        atomic_copy(tmp / "chunks.jsonl", out_file)
+    check_out_file(out_file)
+    with workspace(cfg.home, "mine") as tmp:
+        _standalone(cfg, "mine", params, tmp, {}, repo)
+        place_file(tmp / "chunks.jsonl", out_file)
         if stats:
             stats_text = format_stats(json.loads((tmp / "stats.json").read_text()))
             out.print(stats_text, highlight=False, markup=False)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     out.print(f"wrote {out_file}", highlight=False)
 
 
@@ -81,20 +85,25 @@ def mine(
 def validate_data_cmd(
     data: Annotated[Path, typer.Argument(help="dataset dir (train/val/test.jsonl) or a JSONL")],
     card: Annotated[Path | None, typer.Option(help="write the dataset card JSON here")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Check a dataset without changing it: schema, grounding, duplicates, leaks; print a card."""
     from guardian.data.card import summary_lines
     from guardian.steps.validate import validate_data
 
-    setup(None)
+    setup(config)
     if not data.exists():
         raise DataError(f"{data}: file not found")
-    result, _kept = validate_data(data, card_out=card)
+    if card is not None:
+        check_out_file(card, "--card")
+    result, kept = validate_data(data, card_out=card)
     for line in summary_lines(result):
         out.print(line, highlight=False)
     count = int(result["schema_errors"]["count"])
     if count:
         raise DataError(f"{data}: {count} malformed line(s), listed above")
+    if not sum(kept.values()):
+        raise DataError(f"{data}: no usable samples (every sample was dropped, or none exist)")
 
 
 @app.command()
@@ -108,13 +117,14 @@ def synthesize(
         bool, typer.Option("--plain", help="template Q/A without RAFT context")
     ] = False,
     distractors: Annotated[int | None, typer.Option(help="RAFT distractors per sample")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Turn chunks into Q/A samples (split by file: metadata.split says train/val/test)."""
-    from guardian.core.jsonl import read_jsonl, write_json, write_jsonl
+    from guardian.core.jsonl import read_jsonl, write_jsonl
     from guardian.core.schema import Sample
     from guardian.steps.synthesize import Params
 
-    setup(None)
+    cfg = setup(config)
     if not chunks.is_file():
         raise DataError(f"{chunks}: file not found")
     raw: dict[str, Any] = {"seed": seed, "raft": not plain}
@@ -123,41 +133,28 @@ def synthesize(
     if distractors is not None:
         raw["distractors"] = distractors
     params = Params.model_validate(raw)
-    src = _tmp_input("chunks", chunks, "chunks.jsonl")
-    try:
-        tmp = _standalone("synthesize", params, {"chunks": src}, None)
-        try:
-            rows: list[Sample] = []
-            for split in ("train", "val", "test"):
-                rows += list(read_jsonl(tmp / f"{split}.jsonl", Sample))
-            write_jsonl(out_file, rows)
-            card = tmp / "card.json"
-            if card.exists():
-                write_json(out_file.with_suffix(".card.json"), json.loads(card.read_text()))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        shutil.rmtree(src, ignore_errors=True)
+    card_file = out_file.with_suffix(".card.json")
+    check_out_file(out_file)
+    check_out_file(card_file, "--out (its .card.json)")
+    with workspace(cfg.home, "synthesize") as tmp:
+        out_dir = tmp / "out"
+        _standalone(cfg, "synthesize", params, out_dir, {}, files={"chunks": chunks})
+        rows: list[Sample] = []
+        for split in ("train", "val", "test"):
+            rows += list(read_jsonl(out_dir / f"{split}.jsonl", Sample))
+        write_jsonl(tmp / "samples.jsonl", rows)
+        place_file(tmp / "samples.jsonl", out_file)
+        if (out_dir / "card.json").exists():
+            place_file(out_dir / "card.json", card_file)
     out.print(f"wrote {out_file} ({len(rows)} samples)", highlight=False)
 
 
-def _tmp_input(kind: str, file: Path, name: str) -> Path:
-    """Wrap a single input file as an artifact dir of the given kind."""
-    import tempfile
-
-    d = Path(tempfile.mkdtemp(prefix=f"guardian-in-{kind}-"))
-    shutil.copy2(file, d / name)
-    return d
-
-
-def _dataset_dir(data: Path, only_split: str | None = None) -> Path:
+def _dataset_dir(data: Path, tmp: Path, only_split: str | None = None) -> Path:
     """A dataset dir (train/val/test.jsonl) from a dir as is, or from one JSONL file.
 
     A file's samples go to the split named in metadata.split (train when absent); with
     `only_split`, every sample of that split (or all, when none are tagged) becomes test.
     """
-    import tempfile
-
     from guardian.core.jsonl import read_jsonl, write_jsonl
     from guardian.core.schema import Sample
 
@@ -166,7 +163,7 @@ def _dataset_dir(data: Path, only_split: str | None = None) -> Path:
     rows = list(read_jsonl(data, Sample))
     if not rows:
         raise DataError(f"{data}: no samples")
-    d = Path(tempfile.mkdtemp(prefix="guardian-in-dataset-"))
+    d = tmp / "dataset"
     splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
     if only_split is not None:
         tagged = [r for r in rows if r.metadata.get("split") == only_split]
@@ -205,16 +202,13 @@ def train(
         params = Params.model_validate(raw)
     except ValidationError as exc:
         raise config_error("train", exc) from None
-    ds = _dataset_dir(data)
-    try:
-        tmp = _standalone("train", params, {"dataset": ds}, None)
-    finally:
-        if ds != data:
-            shutil.rmtree(ds, ignore_errors=True)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(tmp), out_dir)
+    if not data.exists():
+        raise DataError(f"{data}: file not found")
+    check_out_dir(out_dir, [data])
+    with workspace(cfg.home, "train") as tmp:
+        ds = _dataset_dir(data, tmp)
+        _standalone(cfg, "train", params, tmp / "model", {"dataset": ds})
+        place_dir(tmp / "model", out_dir, "train")
     out.print(f"wrote {out_dir}", highlight=False)
 
 
@@ -226,26 +220,26 @@ def evaluate(
     out_file: Annotated[Path, typer.Option("--out", "-o", help="metrics JSON to write")],
     baseline: Annotated[Path | None, typer.Option(help="champion model dir")] = None,
     em_items: Annotated[int | None, typer.Option(help="items for exact match")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Score a trained model against the untrained base (or --baseline) on test samples."""
     from guardian.steps.evaluate import Params
 
-    setup(None)
-    if not (model_dir / "adapter").is_dir():
-        raise DataError(f"{model_dir}: not a trained model dir (no adapter/)")
-    ds = _dataset_dir(data, only_split="test")
-    inputs = {"model": model_dir, "dataset": ds}
-    if baseline is not None:
-        inputs["baseline"] = baseline
+    cfg = setup(config)
+    for role, given in (("model", model_dir), ("--baseline", baseline)):
+        if given is not None and not (given / "adapter").is_dir():
+            raise DataError(f"{given}: not a trained model dir (no adapter/) [{role}]")
+    if not data.exists():
+        raise DataError(f"{data}: file not found")
+    items_file = out_file.with_suffix(".items.jsonl")
+    check_out_file(out_file)
+    check_out_file(items_file, "--out (its .items.jsonl)")
     params = Params(em_items=em_items) if em_items is not None else Params()
-    try:
-        tmp = _standalone("evaluate", params, inputs, None)
-    finally:
-        if ds != data:
-            shutil.rmtree(ds, ignore_errors=True)
-    try:
-        atomic_copy(tmp / "metrics.json", out_file)
-        atomic_copy(tmp / "items.jsonl", out_file.with_suffix(".items.jsonl"))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with workspace(cfg.home, "evaluate") as tmp:
+        inputs = {"model": model_dir, "dataset": _dataset_dir(data, tmp, only_split="test")}
+        if baseline is not None:
+            inputs["baseline"] = baseline
+        _standalone(cfg, "evaluate", params, tmp / "out", inputs)
+        place_file(tmp / "out" / "metrics.json", out_file)
+        place_file(tmp / "out" / "items.jsonl", items_file)
     out.print(f"wrote {out_file}", highlight=False)

@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import Field
 
 from guardian.core.schema import StrictModel
-from guardian.core.yamlfile import load_model
+from guardian.core.yamlfile import load_model, read_yaml
+from guardian.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 
@@ -81,15 +82,38 @@ class GuardianConfig(StrictModel):
         return self.home / "models"
 
 
+def user_config_path() -> Path:
+    """The per-user config file: $XDG_CONFIG_HOME/guardian/config.yaml (~/.config by default)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "guardian" / DEFAULT_CONFIG_NAME
+
+
+def is_guardian_config(path: Path) -> bool:
+    """Whether a config.yaml found in the working directory is ours rather than another tool's:
+    a mapping naming at least one of our top-level fields (or empty). Unreadable YAML counts as
+    ours, so its error is reported instead of silently ignored."""
+    try:
+        data = read_yaml(path)
+    except ConfigError:
+        return True
+    if data is None:
+        return True
+    return isinstance(data, dict) and bool(set(map(str, data)) & set(GuardianConfig.model_fields))
+
+
 def find_config(explicit: Path | None = None) -> Path | None:
-    """The config file to use: --config, else $GUARDIAN_CONFIG, else ./config.yaml if present."""
+    """The config file to use, first found: --config, $GUARDIAN_CONFIG, ./config.yaml when it
+    is ours (another project's config.yaml is skipped), the user config file; None = defaults."""
     if explicit is not None:
         return explicit
     env = os.environ.get("GUARDIAN_CONFIG")
     if env:
         return Path(env)
     local = Path.cwd() / DEFAULT_CONFIG_NAME
-    return local if local.exists() else None
+    if local.is_file() and is_guardian_config(local):
+        return local
+    user = user_config_path()
+    return user if user.is_file() else None
 
 
 def load_config(path: Path | None = None) -> GuardianConfig:

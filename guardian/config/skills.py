@@ -120,6 +120,9 @@ def load_skills(path: Path, check: SkillsChecker | None = None) -> SkillsFile:
         problems.append(f"{label}: version: expected 1 (got {data.get('version')!r})")
     skills = _parse_entries(data, "skills", SkillDef, label, problems)
     playbooks = _parse_entries(data, "playbooks", Playbook, label, problems)
+    for section in ("skills", "playbooks"):
+        if isinstance(data.get(section), dict) and not data[section]:
+            problems.append(f"{label}: {section}: must define at least one")
     doc = SkillsFile(skills=skills, playbooks=playbooks)
     raw_skills = data.get("skills")
     declared = {str(k) for k in raw_skills} if isinstance(raw_skills, dict) else set()
@@ -140,3 +143,22 @@ def load_skills(path: Path, check: SkillsChecker | None = None) -> SkillsFile:
         raise ConfigError(problems[0], problems)
     doc.source = path.resolve()
     return doc
+
+
+def config_problems(
+    config_label: str, repos: list[tuple[str, str]], default: str, doc: SkillsFile
+) -> list[str]:
+    """Playbook names a config uses that the skills file does not define, one line each."""
+    known = ", ".join(sorted(doc.playbooks)) or "none"
+    problems = []
+    if default not in doc.playbooks:
+        problems.append(
+            f"{config_label}: default_playbook: unknown playbook '{default}' (defined: {known})"
+        )
+    for i, (_path, playbook) in enumerate(repos):
+        if playbook not in doc.playbooks:
+            problems.append(
+                f"{config_label}: repos.{i}.playbook: unknown playbook '{playbook}' "
+                f"(defined: {known})"
+            )
+    return problems

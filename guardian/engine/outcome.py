@@ -39,6 +39,7 @@ class RunOutcome:
     metrics: dict[str, Any] | None = None
     promoted_path: Path | None = None
     note: str = ""
+    warnings: list[str] = field(default_factory=list)
     report_dir: Path | None = None
     started: float = 0.0
     finished: float = 0.0

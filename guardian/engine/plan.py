@@ -14,7 +14,7 @@ from guardian.config.skills import SkillsFile, TriggerPolicy
 from guardian.core.gitutil import changed_lines, head_commit, head_tree_sha
 from guardian.engine.keys import KeyWalk, model_skill
 from guardian.steps import get_step
-from guardian.store.artifacts import ArtifactStore
+from guardian.store.artifacts import ArtifactStore, Health
 from guardian.store.state import StateStore
 
 
@@ -25,6 +25,7 @@ class PlannedStep(BaseModel):
     step: str
     key: str | None
     action: str  # reuse | run
+    note: str = ""
 
 
 class Plan(BaseModel):
@@ -89,13 +90,17 @@ def make_plan(
             steps.append(PlannedStep(skill=skill_name, step=spec.name, key=None, action="run"))
             continue
         ks = walk.keyed(position, skill_name)
-        if artifacts.exists(ks.key):
+        health = artifacts.check(ks.key)
+        if health is Health.OK:
             path = artifacts.path(ks.key)
             walk.record(ks.spec.provides, path, artifacts.meta(ks.key)["digest"], ks.key)
             action = "reuse"
         else:
             blind, action = True, "run"
-        steps.append(PlannedStep(skill=skill_name, step=ks.spec.name, key=ks.key, action=action))
+        note = "cached artifact is damaged: it will be rebuilt" if health is Health.DAMAGED else ""
+        steps.append(
+            PlannedStep(skill=skill_name, step=ks.spec.name, key=ks.key, action=action, note=note)
+        )
     return Plan(
         repo=str(repo),
         playbook=name,

@@ -21,7 +21,7 @@ from guardian.engine.outcome import RunOutcome, StepOutcome
 from guardian.errors import LockBusy, StateError, StepError
 from guardian.evaluation.gate import Decision, decide
 from guardian.steps import StepContext
-from guardian.store.artifacts import ArtifactStore
+from guardian.store.artifacts import ArtifactStore, Health
 from guardian.store.runs import RunStatus, StepStatus
 from guardian.store.state import StateStore
 
@@ -117,7 +117,10 @@ class Pipeline:
                 out.run_id, position, skill_name, ks.spec.name, ks.key
             )
             t0 = time.time()
-            if self.artifacts.exists(ks.key):
+            health = self.artifacts.check(ks.key)
+            if health is Health.DAMAGED:
+                self._quarantine(ks, out)
+            if health is Health.OK:
                 status = StepStatus.CACHED
                 metrics = dict(self.artifacts.meta(ks.key).get("metrics", {}))
                 log.info("step_cached", skill=skill_name, step=ks.spec.name, key=ks.key[:12])
@@ -137,6 +140,16 @@ class Pipeline:
             metrics_file = walk.produced["metrics"][0] / "metrics.json"
             out.metrics = json.loads(metrics_file.read_text())
         return walk
+
+    def _quarantine(self, ks: KeyedSkill, out: RunOutcome) -> None:
+        """Set a damaged cached artifact aside so this run rebuilds it, and say so."""
+        where = self.artifacts.quarantine(ks.key)
+        message = (
+            f"{ks.name}: the cached artifact {ks.key[:12]} was damaged (its files no longer "
+            f"match their digest); moved it to {where} and rebuilt it"
+        )
+        log.warning("artifact_damaged", skill=ks.name, key=ks.key[:12], quarantined=str(where))
+        out.warnings.append(message)
 
     def _execute(self, ks: KeyedSkill, out: RunOutcome, step_row: int, t0: float) -> dict[str, Any]:
         """Run one skill into a temp dir and commit it as the artifact of its key."""

@@ -8,9 +8,11 @@ when the parent runs other threads) while the main process replays cache hits.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
-import threading
+import signal
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -105,12 +107,23 @@ def _workers(settings: Settings) -> int:
         return max(1, min(os.cpu_count() or 1, 8))
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _worker_init() -> None:
+    """In each pool worker: die with the parent (Linux), and leave Ctrl-C to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() == 1:  # the parent is already gone
+            os._exit(1)
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """fork when this process has a single Python thread (fast, no re-import of `__main__`),
-    else forkserver (safe beside threads), else spawn (platforms without either)."""
+    """forkserver where it exists, else spawn: never fork, so workers inherit no lock file,
+    SQLite handle or signal handler of the run that started them."""
     methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["guardian.mining.files", "guardian.mining.secrets"])
@@ -200,7 +213,9 @@ class Miner:
         self.counts.parallel_workers = workers
         warm_up()
         pool = stack.enter_context(
-            ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+            ProcessPoolExecutor(
+                max_workers=workers, mp_context=_pool_context(), initializer=_worker_init
+            )
         )
         for tasks in self._windows(misses):
             chunksize = max(1, min(16, len(tasks) // (workers * 8)))

@@ -31,6 +31,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Spinning OpenMP workers make small CPU ops ~100x slower when another process shares the
 # cores; libgomp reads this once at load, so it must be set before torch is first imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# tqdm reads its defaults from the environment when it is first imported (by transformers):
+# off a TTY its bars would land in the JSON log stream.
+if not sys.stderr.isatty():
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 log = structlog.get_logger(__name__)
 

@@ -34,6 +34,7 @@ class StepContext:
     commit: str = ""
     inputs: dict[str, Path] = field(default_factory=dict)
     store: StateStore | None = None
+    files: dict[str, Path] = field(default_factory=dict)
 
     def input(self, kind: str) -> Path:
         """The artifact dir of the named input kind; a missing one is a wiring bug."""
@@ -41,6 +42,11 @@ class StepContext:
             return self.inputs[kind]
         except KeyError:
             raise StepError(f"step input '{kind}' was not provided") from None
+
+    def input_file(self, kind: str, name: str) -> Path:
+        """A file of an input: the user's own file when a command passed one (`files[kind]`),
+        so errors name it, else `name` inside the input's artifact dir."""
+        return self.files[kind] if kind in self.files else self.input(kind) / name
 
 
 @dataclass

@@ -121,7 +121,7 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     # numpy-backed retrieval: keep the step registry light
     from guardian.data.synth import PoolSynth, load_chunks, scan_chunks
 
-    chunks_path = ctx.input("chunks") / "chunks.jsonl"
+    chunks_path = ctx.input_file("chunks", "chunks.jsonl")
     where = scan_chunks(chunks_path)
     n_chunks = sum(len(v) for v in where.values())
     if not n_chunks:

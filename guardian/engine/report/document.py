@@ -88,6 +88,7 @@ def build_report(outcome: RunOutcome) -> dict[str, Any]:
         "decision": decision,
         "promoted_path": str(outcome.promoted_path) if outcome.promoted_path else None,
         "note": outcome.note,
+        "warnings": list(outcome.warnings),
         "baseline_kind": metrics.get("baseline_kind"),
         "challenger": metrics.get("challenger"),
         "baseline": metrics.get("baseline"),

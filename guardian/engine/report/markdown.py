@@ -126,6 +126,7 @@ def render_markdown(rep: dict[str, Any]) -> str:
     ]
     if rep.get("note"):
         lines.append(f"- outcome: {rep['note']}")
+    lines += [f"- warning: {w}" for w in rep.get("warnings") or []]
     if decision:
         lines += ["", "## Gate", ""]
         lines += [f"- {reason}" for reason in decision["reasons"]] or ["- (no checks configured)"]
