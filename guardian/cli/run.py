@@ -18,7 +18,7 @@ from guardian.cli.app import (
     setup,
     skills_of,
 )
-from guardian.errors import ConfigError
+from guardian.errors import ConfigError, StateError
 
 
 @app.command()
@@ -157,3 +157,19 @@ def runs(config: ConfigOpt = None, limit: int = 20) -> None:
                 f"{r['playbook']:<10} {r['repo_name']} @ {(r['commit_sha'] or '')[:7]}",
                 highlight=False,
             )
+
+
+@app.command()
+@handled
+def doctor(config: ConfigOpt = None) -> None:
+    """Check the state dir (database, artifacts, champions), repair what is safe, report it."""
+    from guardian.engine.doctor import examine
+
+    cfg = setup(config)
+    found = examine(cfg.home)
+    for finding in found:
+        mark = "ok  " if finding.ok else "FAIL"
+        out.print(f"{mark} {finding.area:<10} {finding.message}", highlight=False)
+    bad = [f for f in found if not f.ok]
+    if bad:
+        raise StateError(f"{len(bad)} problem(s) need attention (listed above)")

@@ -15,6 +15,8 @@ def open_repo(repo: Path) -> git.Repo:
     """Open `repo` as a git repository whose HEAD has a commit; the caller closes it."""
     import git
 
+    if repo.is_file():
+        raise RepoError(f"{repo}: is a file; give the repository's directory")
     if not repo.is_dir():
         raise RepoError(f"{repo}: no such directory")
     try:

@@ -25,7 +25,7 @@ def first_error(exc: ValidationError) -> str:
     """`field.path: message` of a ValidationError's first error, for one-line data errors."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "<record>"
-    return f"{loc}: {err['msg']}"
+    return f"{loc}: {str(err['msg']).removeprefix('Value error, ')}"
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -37,7 +37,14 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
     with handle:
-        yield from enumerate(handle, start=1)
+        lineno = 0
+        try:
+            for lineno, line in enumerate(handle, start=1):
+                yield lineno, line
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path}:{lineno + 1}: not UTF-8 text (byte {exc.object[exc.start]:#04x})"
+            ) from None
 
 
 def read_jsonl(path: Path, model: type[R]) -> Iterator[R]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Language = Literal["python", "javascript", "typescript", "go"]
 ChunkKind = Literal["function", "method", "class"]
@@ -37,6 +37,12 @@ class Chunk(StrictModel):
         default=None,
         description="id of the first chunk (in output order) with the same normalised tokens",
     )
+
+    @model_validator(mode="after")
+    def _lines_in_order(self) -> Chunk:
+        if self.end_line < self.start_line:
+            raise ValueError(f"end_line {self.end_line} is before start_line {self.start_line}")
+        return self
 
 
 class Sample(StrictModel):

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from guardian.core.faults import fault_point
 from guardian.core.jsonl import first_error, numbered_lines, write_json
 from guardian.core.schema import Sample
 from guardian.data.card import SPLITS, CardBuilder, SplitWriter
@@ -322,6 +323,7 @@ def validate_dataset(
                     card.keep(split, sample)
                     if writer is not None:
                         writer.write(split, sample)
+            fault_point("during", "validate")
         if require_train and not card.kept["train"]:
             dropped = {r: sum(card.dropped[s][r] for s in SPLITS) for r in REASONS}
             summary = ", ".join(f"{r}={n}" for r, n in dropped.items() if n) or "none"

@@ -14,6 +14,7 @@ import structlog
 
 from guardian.config.settings import GuardianConfig
 from guardian.config.skills import Playbook, SkillsFile
+from guardian.core.faults import fault_point
 from guardian.core.fsutil import file_lock
 from guardian.core.gitutil import head_commit, head_tree_sha
 from guardian.engine.keys import KeyedSkill, KeyWalk, model_skill
@@ -127,6 +128,7 @@ class Pipeline:
             else:
                 metrics = self._execute(ks, out, step_row, t0)
                 status = StepStatus.RAN
+            fault_point("committed", skill_name)
             path, meta = self.artifacts.path(ks.key), self.artifacts.meta(ks.key)
             seconds = time.time() - t0
             self.store.runs.finish_step(step_row, status, seconds, metrics)
@@ -165,6 +167,7 @@ class Pipeline:
             inputs=ks.inputs,
             store=self.store,
         )
+        fault_point("start", ks.name)
         try:
             result = ks.spec.fn(ctx, ks.params)
         except BaseException as exc:
@@ -176,6 +179,7 @@ class Pipeline:
                 StepOutcome(ks.position, ks.name, ks.spec.name, ks.key, status, seconds, {})
             )
             raise
+        fault_point("computed", ks.name)
         metrics = dict(result.metrics)
         meta = {
             "step": ks.spec.name,

@@ -8,11 +8,11 @@ when the parent runs other threads) while the main process replays cache hits.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import structlog
 
+from guardian.core.fsutil import pid_alive
 from guardian.mining import LanguageSpec, spec_for_path
 from guardian.mining.cache import ParseCache
 from guardian.mining.files import FileResult, Task, mine_file
@@ -107,17 +108,18 @@ def _workers(settings: Settings) -> int:
         return max(1, min(os.cpu_count() or 1, 8))
 
 
-_PR_SET_PDEATHSIG = 1
+def _exit_when_gone(owner: int) -> None:
+    while pid_alive(owner):
+        time.sleep(0.2)
+    os._exit(1)
 
 
-def _worker_init() -> None:
-    """In each pool worker: die with the parent (Linux), and leave Ctrl-C to the parent."""
+def _worker_init(owner: int) -> None:
+    """In each pool worker: exit as soon as the process that started the pool is gone, and
+    leave Ctrl-C to it. A forkserver worker's parent is the forkserver, which itself lives as
+    long as any worker does, so the worker watches the pool's owner by pid."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() == 1:  # the parent is already gone
-            os._exit(1)
+    threading.Thread(target=_exit_when_gone, args=(owner,), daemon=True).start()
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -214,7 +216,10 @@ class Miner:
         warm_up()
         pool = stack.enter_context(
             ProcessPoolExecutor(
-                max_workers=workers, mp_context=_pool_context(), initializer=_worker_init
+                max_workers=workers,
+                mp_context=_pool_context(),
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
             )
         )
         for tasks in self._windows(misses):

@@ -110,15 +110,21 @@ def resolve_base(spec: str, home: Path, *, convert: bool = True) -> BaseModelRef
     )
 
 
+def base_record(model_dir: Path) -> BaseModelRef:
+    """The base record (base.json) of a trained model dir as written, without resolving it."""
+    file = model_dir / "base.json"
+    try:
+        return BaseModelRef.model_validate_json(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{file}: not found (is {model_dir} a train output?)") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{file}: invalid base model record ({_reason(exc)})") from None
+
+
 def base_of(model_dir: Path, home: Path) -> BaseModelRef:
     """The base a trained model dir was built on (its base.json), re-resolved if it moved."""
     file = model_dir / "base.json"
-    try:
-        ref = BaseModelRef.model_validate_json(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{file}: not found (is {model_dir} a train output?)") from None
-    except ValueError as exc:
-        raise ModelError(f"{file}: invalid base model record ({exc})") from exc
+    ref = base_record(model_dir)
     if ref.ready and (ref.path / "config.json").is_file():
         return ref
     fresh = resolve_base(ref.spec, home)
@@ -134,13 +140,22 @@ def load_tokenizer(ref: BaseModelRef | Path) -> PreTrainedTokenizerBase:
     """Load a base's tokenizer without its weights (from the GGUF if not yet converted)."""
     from transformers import AutoTokenizer
 
-    if isinstance(ref, BaseModelRef) and not ref.ready:
-        gguf = Path(ref.source)
-        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    else:
-        path = ref.path if isinstance(ref, BaseModelRef) else ref
-        tok = AutoTokenizer.from_pretrained(str(path))
+    where = Path(ref.source) if isinstance(ref, BaseModelRef) and not ref.ready else None
+    path = ref.path if isinstance(ref, BaseModelRef) else ref
+    try:
+        if where is not None:
+            tok = AutoTokenizer.from_pretrained(str(where.parent), gguf_file=where.name)
+        else:
+            tok = AutoTokenizer.from_pretrained(str(path))
+    except Exception as exc:  # a third-party loader on user files: any failure is bad input
+        raise ModelError(f"{where or path}: cannot load the tokenizer ({_reason(exc)})") from exc
     return _prepare_tokenizer(tok)
+
+
+def _reason(exc: BaseException) -> str:
+    """A one-line reason for a loader failure: the exception type and its first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def load_model_and_tokenizer(
@@ -157,8 +172,8 @@ def load_model_and_tokenizer(
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         tok = _prepare_tokenizer(AutoTokenizer.from_pretrained(str(path)))
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot load model ({exc})") from exc
+    except Exception as exc:  # a third-party loader on user files: any failure is bad input
+        raise ModelError(f"{path}: cannot load model ({_reason(exc)})") from exc
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
     return model, tok
@@ -240,8 +255,8 @@ def dequantise_gguf(gguf_file: Path, out_dir: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(
             str(gguf_file.parent), gguf_file=gguf_file.name
         )
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"{gguf_file}: cannot load GGUF with transformers ({exc})") from exc
+    except Exception as exc:  # a third-party loader on user files: any failure is bad input
+        raise ModelError(f"{gguf_file}: cannot load GGUF ({_reason(exc)})") from exc
     model.hf_quantizer = None  # type: ignore[assignment]
     if "quantization_config" in vars(model.config):
         del model.config.quantization_config

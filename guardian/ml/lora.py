@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import structlog
 
+from guardian.core.faults import fault_point
 from guardian.core.fsutil import atomic_write
 from guardian.errors import ConfigError
 from guardian.ml.base_model import BaseModelRef, load_model_and_tokenizer
@@ -175,6 +176,7 @@ def fit(
                     "pissa_init": pissa_init,
                 }
                 _atomic_torch_save(state, ckpt_path)
+                fault_point("during", "train")
             if on_step is not None:
                 on_step(done)
 

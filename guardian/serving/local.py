@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from guardian.core.fsutil import atomic_dir
+from guardian.store.artifacts import dir_digest
 from guardian.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -37,6 +38,8 @@ def promote_local(
         shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
     base_file = dest / "base.json"
     base = json.loads(base_file.read_text()).get("spec", "") if base_file.exists() else ""
-    store.registry.promote(repo_id, skill, run_id, artifact_key, dest, base, metrics)
+    store.registry.promote(
+        repo_id, skill, run_id, artifact_key, dest, base, metrics, digest=dir_digest(dest)
+    )
     log.info("promoted", target="local", path=str(dest), skill=skill)
     return dest

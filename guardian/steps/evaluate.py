@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 from pydantic import Field
 
+from guardian.core.faults import fault_point
 from guardian.core.jsonl import read_jsonl, write_json, write_jsonl
 from guardian.core.schema import Sample
 from guardian.errors import DataError, StepError
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 
@@ -50,7 +52,7 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     import torch
     from peft import PeftModel
 
-    from guardian.ml.base_model import base_of, load_model_and_tokenizer
+    from guardian.ml.base_model import base_of, base_record, load_model_and_tokenizer
 
     challenger_dir = ctx.input("model")
     dataset = ctx.input("dataset")
@@ -65,21 +67,24 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     order = em_first + [i for i in chosen if i not in taken]
     samples = [every[i] for i in order]
 
-    ref = base_of(challenger_dir, ctx.home)
-    if baseline_dir is not None:
-        baseline_ref = base_of(baseline_dir, ctx.home)
-        if baseline_ref.fingerprint != ref.fingerprint:
+    challenger_adapter = _adapter_dir(challenger_dir)
+    baseline_adapter = _adapter_dir(baseline_dir) if baseline_dir is not None else None
+    if baseline_dir is not None:  # compare the records before loading or converting anything
+        mine, theirs = base_record(challenger_dir), base_record(baseline_dir)
+        if theirs.fingerprint != mine.fingerprint:
             raise StepError(
-                f"baseline {baseline_dir.name} was trained on base '{baseline_ref.spec}' but the "
-                f"challenger on '{ref.spec}'; their perplexities are not comparable"
+                f"baseline {baseline_dir.name} was trained on base '{theirs.spec}' but the "
+                f"challenger on '{mine.spec}'; their perplexities are not comparable"
             )
+    ref = base_of(challenger_dir, ctx.home)
     torch.manual_seed(params.seed)
     base, tok = load_model_and_tokenizer(ref.path)
-    model = PeftModel.from_pretrained(
-        base, str(_adapter_dir(challenger_dir)), adapter_name=CHALLENGER
-    )
-    if baseline_dir is not None:
-        model.load_adapter(str(_adapter_dir(baseline_dir)), adapter_name=CHAMPION)
+    try:
+        model = PeftModel.from_pretrained(base, str(challenger_adapter), adapter_name=CHALLENGER)
+        if baseline_adapter is not None:
+            model.load_adapter(str(baseline_adapter), adapter_name=CHAMPION)
+    except Exception as exc:  # peft on files from disk: any failure means a broken adapter
+        raise StepError(f"cannot load adapter ({type(exc).__name__}: {exc})") from exc
     model.eval()
 
     examples = [encode_example(tok, s, params.max_len) for s in samples]
@@ -93,6 +98,7 @@ def run(ctx: StepContext, params: Params) -> StepResult:
                 model, tok, em_samples, params.max_new_tokens, params.batch_size
             )
         scored[role] = {"nll": nll, "answers": answers}
+        fault_point("during", "evaluate")
         log.info("evaluate scored", role=role, n=len(examples), em_items=len(answers))
 
     names = {
@@ -124,6 +130,8 @@ def _adapter_dir(model_dir: Path) -> Path:
     adapter = model_dir / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise StepError(f"{adapter}: no adapter_config.json (is {model_dir} a train output?)")
+    if not any((adapter / n).is_file() for n in ADAPTER_WEIGHTS):
+        raise StepError(f"{adapter}: no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})")
     return adapter
 
 

@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 import structlog
 from pydantic import Field, field_validator
 
+from guardian.core.faults import fault_point
 from guardian.core.fsutil import atomic_write
 from guardian.core.gitutil import is_git_repo, resolve_commit
 from guardian.core.jsonl import write_json
@@ -166,6 +167,8 @@ def _write_chunks(
             block.append(chunk_line(line, repo_json, commit, clone_of) + b"\n")
             tallies["clones"] += clone_of is not None
         out.write(b"".join(block))
+        out.flush()
+        fault_point("during", "mine")
         tallies["chunks"] += len(block)
         tallies["by_kind"].update(result.kinds)
         tallies["by_language"][result.language] += len(block)
@@ -205,7 +208,11 @@ def run(ctx: StepContext, params: Params) -> StepResult:
         if not tallies["chunks"]:
             langs = ", ".join(params.languages)
             where = "in the directory" if source.plain else f"at HEAD {source.commit[:7]}"
-            raise RepoError(f"{ctx.repo}: no supported source files (languages: {langs}) {where}")
+            skipped = ", ".join(f"{k}={v}" for k, v in sorted(miner.counts.skipped.items()) if v)
+            why = f"; skipped: {skipped}" if skipped else ""
+            raise RepoError(
+                f"{ctx.repo}: no supported source files (languages: {langs}) {where}{why}"
+            )
     stats = _stats(source, miner.counts, tallies)
     write_json(ctx.out_dir / "stats.json", stats)
     metrics = _metrics(stats, miner.counts, forced)

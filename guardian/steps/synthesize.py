@@ -23,6 +23,7 @@ import structlog
 from pydantic import Field, model_validator
 
 import guardian
+from guardian.core.faults import fault_point
 from guardian.core.jsonl import write_json
 from guardian.data.card import SPLITS, SplitWriter
 from guardian.data.raft import DEFAULT_INSTRUCTION, plan_pools
@@ -144,6 +145,7 @@ def run(ctx: StepContext, params: Params) -> StepResult:
             spots = [s for path in members[key] for s in where[path]]
             for sample in synth.samples(load_chunks(chunks_path, spots)):
                 out.write(sample.metadata["split"], sample)
+            fault_point("during", "synthesize")
         counts = {s: out.counts[s] for s in SPLITS}
         if not sum(counts.values()):
             raise DataError(

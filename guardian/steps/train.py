@@ -83,9 +83,16 @@ def train_model(
     """Run the step and also return the in-memory model; `on_step(n)` runs after each step."""
     dataset = ctx.input("dataset")
     train_file = dataset / "train.jsonl"
-    train_samples = list(read_jsonl(train_file, Sample))
-    if not train_samples:
+    every = list(read_jsonl(train_file, Sample))
+    if not every:
         raise DataError(f"{train_file}: training set is empty")
+    train_samples = [s for s in every if s.input.strip() and s.output.strip()]
+    if not train_samples:
+        raise DataError(
+            f"{train_file}: no trainable samples (all {len(every)} have an empty input or output)"
+        )
+    if len(train_samples) < len(every):
+        log.warning("train.empty_samples_dropped", dropped=len(every) - len(train_samples))
     all_val = list(read_jsonl(dataset / "val.jsonl", Sample))
     val_samples = [all_val[i] for i in spread(len(all_val), params.val_max_items)]
 

@@ -74,7 +74,6 @@ class ArtifactStore:
         self.home = home
         self.root = home / "artifacts"
         self.tmp_root = self.root / ".tmp"
-        self.tmp_root.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
         """Where the artifact with this key lives (whether or not it exists yet)."""

@@ -30,7 +30,12 @@ class Database:
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        home.mkdir(parents=True, exist_ok=True)
+        if home.exists() and not home.is_dir():
+            raise StateError(f"{home}: the state dir is a file, not a directory ($GUARDIAN_HOME)")
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"{home}: cannot create the state dir ({exc.strerror})") from None
         self.path = home / DB_NAME
         try:
             self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)

@@ -105,6 +105,12 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX jobs_status ON jobs(status, created_at);
         """,
     ),
+    Migration(
+        "0003_model_digest",
+        """
+        ALTER TABLE models ADD COLUMN digest TEXT
+        """,
+    ),
 ]
 
 _LEDGER = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"

@@ -37,8 +37,12 @@ class Registry:
         path: Path,
         base: str,
         metrics: dict[str, Any],
+        digest: str | None = None,
     ) -> int:
-        """Make a model the champion; the previous champion is kept as 'previous'."""
+        """Make a model the champion; the previous champion is kept as 'previous'.
+
+        `digest` is the promoted dir's content digest, so `guardian doctor` can verify it.
+        """
         with self.db.tx() as c:
             c.execute(
                 "UPDATE models SET status='retired'"
@@ -52,10 +56,28 @@ class Registry:
             )
             cur = c.execute(
                 "INSERT INTO models(repo_id, skill, run_id, artifact_key, path, base, metrics,"
-                " status, promoted_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'champion', ?)",
-                (repo_id, skill, run_id, artifact_key, str(path), base, json.dumps(metrics), now()),
+                " status, promoted_at, digest) VALUES (?, ?, ?, ?, ?, ?, ?, 'champion', ?, ?)",
+                (
+                    repo_id,
+                    skill,
+                    run_id,
+                    artifact_key,
+                    str(path),
+                    base,
+                    json.dumps(metrics),
+                    now(),
+                    digest,
+                ),
             )
             return int(cur.lastrowid or 0)
+
+    def champions(self) -> list[dict[str, Any]]:
+        """Every current champion (one per repo+skill), with its repo's name."""
+        rows = self.db.conn.execute(
+            "SELECT models.*, repos.name AS repo_name FROM models"
+            " JOIN repos ON repos.id = models.repo_id WHERE status='champion' ORDER BY models.id"
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     def models(self, repo_id: int | None = None) -> list[dict[str, Any]]:
         """All model records, newest first."""

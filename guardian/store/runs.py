@@ -99,7 +99,7 @@ class RunLog:
         if repo_id is not None:
             sql += " WHERE runs.repo_id = ?"
             args = (repo_id,)
-        sql += " ORDER BY runs.started_at DESC, runs.id DESC LIMIT ?"
+        sql += " ORDER BY runs.started_at DESC, runs.rowid DESC LIMIT ?"
         return [dict(r) for r in self.db.conn.execute(sql, (*args, limit)).fetchall()]
 
     def last(
@@ -109,7 +109,7 @@ class RunLog:
         marks = ",".join("?" * len(statuses))
         row = self.db.conn.execute(
             f"SELECT id FROM runs WHERE repo_id = ? AND status IN ({marks})"
-            " ORDER BY started_at DESC, id DESC",
+            " ORDER BY started_at DESC, rowid DESC",
             (repo_id, *statuses),
         ).fetchone()
         return self.get(row["id"]) if row else None

@@ -51,6 +51,7 @@ COMMANDS = (
     "synthesize",
     "train",
     "evaluate",
+    "doctor",
 )
 
 

@@ -19,7 +19,6 @@ from guardian.engine.plan import make_plan
 from guardian.engine.runner import Pipeline
 from guardian.steps import load_skills
 from guardian.store.state import StateStore
-from tests.tinymodel import make_tiny_base
 
 ROOT = Path(__file__).resolve().parents[2]
 GIT_ENV = {
@@ -28,11 +27,6 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "t",
     "GIT_COMMITTER_EMAIL": "t@example.com",
 }
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_base(tmp_path_factory.mktemp("tiny") / "base")
 
 
 def git(repo: Path, *args: str) -> None:

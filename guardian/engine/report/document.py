@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,9 @@ from guardian.errors import StateError
 if TYPE_CHECKING:
     from guardian.engine.outcome import RunOutcome
     from guardian.store.state import StateStore
+
+
+RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
 
 
 def reports_dir(home: Path) -> Path:
@@ -115,8 +119,15 @@ def load_report(home: Path, run_id: str | None, store: StateStore) -> dict[str, 
         if not runs:
             raise StateError(f"{home}: no runs yet (try `guardian run-once REPO`)")
         run_id = str(runs[0]["id"])
+    if not RUN_ID.fullmatch(run_id):
+        raise StateError(f"run '{run_id}': not a run id (see `guardian runs`)")
     path = reports_dir(home) / run_id / "report.json"
     if not path.is_file():
         raise StateError(f"run '{run_id}': no report at {path}")
-    data: dict[str, Any] = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StateError(f"{path}: damaged report ({exc})") from None
+    if not isinstance(data, dict):
+        raise StateError(f"{path}: damaged report (not a JSON object)")
     return data
