@@ -29,22 +29,21 @@ def first_error(exc: ValidationError) -> str:
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line) of a text file; a missing or unreadable file is a DataError."""
+    """(1-based line number, line) of a UTF-8 text file; a missing or unreadable file, or a
+    line that is not UTF-8, is a DataError naming file and line."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except FileNotFoundError as exc:
         raise DataError(f"{path}: file not found") from exc
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
     with handle:
-        lineno = 0
-        try:
-            for lineno, line in enumerate(handle, start=1):
-                yield lineno, line
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{path}:{lineno + 1}: not UTF-8 text (byte {exc.object[exc.start]:#04x})"
-            ) from None
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start]
+                raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {byte:#04x})") from None
 
 
 def read_jsonl(path: Path, model: type[R]) -> Iterator[R]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from guardian.config.settings import load_config
@@ -31,16 +29,6 @@ GIT_ENV = {
 
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, env={**os.environ, **GIT_ENV})
-
-
-@pytest.fixture()
-def demo_repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "demo-repo"
-    shutil.copytree(ROOT / "examples" / "demo-project", repo)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
-    return repo
 
 
 def write_setup(tmp_path: Path, base: Path, max_steps: int = 12, margin: float = 0.05) -> Path:

@@ -202,3 +202,33 @@ def test_spread_is_even_and_deterministic() -> None:
     assert evaluate.spread(3, 5) == [0, 1, 2]
     assert evaluate.spread(10, 4) == [0, 2, 5, 7]
     assert len(set(evaluate.spread(1000, 64))) == 64
+
+
+def test_mismatched_bases_are_refused_before_any_base_is_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guardian.ml import base_model
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("resolved (and maybe dequantised) a base before checking")
+
+    monkeypatch.setattr(base_model, "resolve_base", forbidden)
+    dirs = {}
+    for name, fingerprint in (("challenger", "a" * 64), ("champion", "b" * 64)):
+        d = tmp_path / name
+        (d / "adapter").mkdir(parents=True)
+        (d / "adapter" / "adapter_config.json").write_text("{}")
+        (d / "adapter" / "adapter_model.safetensors").write_bytes(b"x")
+        record = {"spec": f"base-{name}", "path": str(tmp_path / "nowhere"), "kind": "gguf",
+                  "fingerprint": fingerprint, "source": "x.gguf", "ready": False}  # fmt: skip
+        (d / "base.json").write_text(json.dumps(record))
+        dirs[name] = d
+    data = tiny_dataset(tmp_path / "data")
+    ctx = StepContext(
+        repo=tmp_path,
+        out_dir=tmp_path / "out",
+        home=tmp_path / "home",
+        inputs={"model": dirs["challenger"], "dataset": data, "baseline": dirs["champion"]},
+    )
+    with pytest.raises(StepError, match="not comparable"):
+        evaluate.run(ctx, EVAL)

@@ -316,7 +316,7 @@ def test_error_missing_directory(tmp_path: Path) -> None:
     assert str(err.value) == f"{missing}: no such directory"
     afile = tmp_path / "file.txt"
     afile.write_text("x")
-    with pytest.raises(RepoError, match="no such directory$"):
+    with pytest.raises(RepoError, match="is a file; give the repository's directory$"):
         head_tree_sha(afile)
 
 
@@ -351,6 +351,7 @@ def test_error_no_supported_files(tmp_path: Path) -> None:
     sha7 = handle.head.commit.hexsha[:7]
     expected = (
         f"{tmp_path / 'docs'}: no supported source files (languages: python, go) at HEAD {sha7}"
+        "; skipped: unsupported=1"  # README.md: the reason is named, not hidden
     )
     assert str(err.value) == expected
     assert not (out / "chunks.jsonl").exists()
