@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -44,7 +45,8 @@ class Database:
             self.conn.execute("PRAGMA foreign_keys=ON")
             migrate(self.conn, self.path)
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"{self.path}: cannot open state database ({exc})") from exc
+            hint = "" if os.access(home, os.W_OK) else "; the state dir is not writable"
+            raise StateError(f"{self.path}: cannot open state database ({exc}){hint}") from exc
 
     def close(self) -> None:
         """Close the connection."""

@@ -335,3 +335,17 @@ def test_outputs_get_normal_permissions_and_no_progress_bars_in_logs(
     code = "import os, guardian.ml.base_model; print(os.environ.get('TQDM_DISABLE'))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "1"
+
+
+def test_plan_on_a_read_only_state_dir_is_one_line(tmp_path: Path, repo: Path) -> None:
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        home = {"GUARDIAN_HOME": str(mnt / "home")}
+        assert guardian("runs", env=home).returncode == 0  # creates the state
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        one_error(guardian("plan", str(repo), env=home), "not writable")
+    finally:
+        subprocess.run(["umount", str(mnt)])

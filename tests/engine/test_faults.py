@@ -25,9 +25,9 @@ from guardian.config.settings import load_config
 from guardian.engine.runner import Pipeline
 from guardian.steps import load_skills
 from guardian.store.state import StateStore
+from tests.engine.test_runner import write_setup
 from tests.helpers_git import commit_files, make_git_repo
 
-ROOT = Path(__file__).resolve().parents[2]
 SKILLS = ("mine", "synthesize", "validate", "train-lora", "evaluate")
 STEP_OF = {"train-lora": "train"}
 POINTS = ("start", "during", "computed", "committed")
@@ -45,24 +45,6 @@ def _module(i: int, extra: str = "") -> str:
         f'        """Return the value stored in the box."""\n'
         f"        return {i}\n{extra}"
     )
-
-
-def _setup(root: Path, base: Path) -> Path:
-    skills = yaml.safe_load((ROOT / "examples" / "demo-skills.yaml").read_text())
-    skills["skills"]["train-lora"]["params"].update(
-        max_steps=6, batch_size=4, max_len=128, learning_rate=0.003, checkpoint_every=2
-    )
-    skills["skills"]["evaluate"]["params"].update(em_items=1, max_new_tokens=4, max_len=128)
-    skills["playbooks"]["demo"]["gate"] = {"primary": "perplexity", "min_margin": 0.0}
-    (root / "skills.yaml").write_text(yaml.safe_dump(skills))
-    cfg = {
-        "skills_file": "skills.yaml",
-        "base_model": str(base),
-        "default_playbook": "demo",
-        "log": {"format": "json", "level": "warning"},
-    }
-    (root / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return root / "config.yaml"
 
 
 def _run(config: Path, repo: Path) -> Any:
@@ -97,7 +79,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> dict[str
     home, pristine = root / "home", root / "pristine"
     repo = root / "repo"
     git_repo = make_git_repo(repo, {f"pkg/mod{i}.py": _module(i) for i in range(8)})
-    config = _setup(root, tiny_base)
+    config = write_setup(root, tiny_base, max_steps=6, margin=0.0)
     old = os.environ.get("GUARDIAN_HOME")
     os.environ["GUARDIAN_HOME"] = str(home)
     try:
