@@ -63,7 +63,6 @@ class CheckOptions(Protocol):
 
     def model_dump(self, *, mode: str = "python") -> dict[str, Any]:
         """The options as a plain dict, for the card."""
-        ...
 
 
 def dedupe_key(sample: Sample) -> bytes:
