@@ -85,12 +85,19 @@ def setup(config_path: Path | None) -> Any:
     return cfg
 
 
-def skills_of(cfg: Any) -> Any:
-    """The skills file the config names (the packaged one when it names none that exists)."""
+def skills_path_of(cfg: Any) -> Path:
+    """The skills file a config means: the one it names, or the packaged one when the config
+    is the built-in default and names none that exists."""
     from guardian.config.skills import default_skills_path
-    from guardian.steps import load_skills
 
-    path = cfg.skills_path
+    path: Path = cfg.skills_path
     if not path.exists() and cfg.source is None:
         path = default_skills_path()
-    return load_skills(path)
+    return path
+
+
+def skills_of(cfg: Any) -> Any:
+    """The loaded, step-checked skills file of a config."""
+    from guardian.steps import load_skills
+
+    return load_skills(skills_path_of(cfg))

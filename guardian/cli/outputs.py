@@ -3,6 +3,7 @@ written only by replacing what guardian itself wrote before (never a user's own 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -52,8 +53,6 @@ def check_out_file(path: Path, option: str = "--out") -> None:
 
 def _foreign_entries(path: Path) -> list[str]:
     """Entries of an existing dir that no earlier guardian output there accounts for."""
-    import json
-
     present = sorted(os.listdir(path))
     try:
         recorded = set(json.loads((path / OUTPUT_MARKER).read_text())["files"])
@@ -95,8 +94,6 @@ def place_file(src: Path, dest: Path) -> None:
 def place_dir(src: Path, dest: Path, command: str) -> None:
     """Move a finished output dir to the user's path, replacing only an earlier guardian output;
     the dir is marked as ours so a later run may replace it."""
-    import json
-
     files = sorted(os.listdir(src))
     (src / OUTPUT_MARKER).write_text(json.dumps({"command": command, "files": files}) + "\n")
     try:

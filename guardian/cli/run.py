@@ -17,6 +17,7 @@ from guardian.cli.app import (
     out,
     setup,
     skills_of,
+    skills_path_of,
 )
 from guardian.errors import ConfigError, StateError
 
@@ -29,7 +30,7 @@ def validate(
 ) -> None:
     """Check config.yaml and skills.yaml; print every problem at once (exit 1 if any)."""
     from guardian.config.settings import find_config, load_config
-    from guardian.config.skills import config_problems, default_skills_path
+    from guardian.config.skills import config_problems
     from guardian.errors import ModelError
     from guardian.ml.base_model import resolve_base
     from guardian.steps import load_skills
@@ -46,10 +47,7 @@ def validate(
             resolve_base(cfg.base_model, cfg.home, convert=False)
         except ModelError as exc:
             problems.append(f"{label}: base_model: {exc}")
-    skills_path = skills or (cfg.skills_path if cfg else None)
-    if skills_path is not None and cfg is not None and skills is None:
-        if not skills_path.exists() and cfg.source is None:
-            skills_path = default_skills_path()
+    skills_path = skills or (skills_path_of(cfg) if cfg else None)
     if skills_path is not None:
         try:
             doc = load_skills(skills_path)

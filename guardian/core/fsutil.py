@@ -45,8 +45,8 @@ def sweep_temp_files(root: Path) -> int:
     """Remove `atomic_write` temp files below `root` left by dead processes; returns how many."""
     removed = 0
     for path in root.rglob(f".*{TEMP_SUFFIX}"):
-        stem = path.name[: -len(TEMP_SUFFIX)]
-        if path.is_file() and scratch_pid(stem) and not pid_alive(scratch_pid(stem)):
+        pid = scratch_pid(path.name[: -len(TEMP_SUFFIX)])
+        if pid and path.is_file() and not pid_alive(pid):
             path.unlink(missing_ok=True)
             removed += 1
     return removed

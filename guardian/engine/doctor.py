@@ -50,7 +50,7 @@ def _artifacts(artifacts: ArtifactStore) -> list[Finding]:
         what = (
             "damaged (files differ from their digest)"
             if health is Health.DAMAGED
-            else ("incomplete (no metadata: left by a crash)")
+            else "incomplete (no metadata: left by a crash)"
         )
         found.append(Finding("artifacts", f"{key[:12]}: {what}; moved to {where}", True))
     found.append(Finding("artifacts", f"{checked} artifact dir(s) checked", True))

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,12 @@ log = structlog.get_logger(__name__)
 def repo_lock(home: Path, repo: Path) -> Iterator[None]:
     """One run per repo at a time, across processes; the OS drops the lock if we die."""
     name = hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:16]
-    try:
-        with file_lock(home / "locks" / f"{name}.lock", wait=False):
-            yield
-    except LockBusy as busy:
-        raise StateError(f"{repo}: another run is in progress (pid {busy.holder})") from None
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(file_lock(home / "locks" / f"{name}.lock", wait=False))
+        except LockBusy as busy:
+            raise StateError(f"{repo}: another run is in progress (pid {busy.holder})") from None
+        yield
 
 
 def _interrupted(exc: BaseException) -> bool:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from guardian.errors import StateError
-from guardian.store.migrations import MIGRATIONS, migrate
+from guardian.store.migrations import migrate
 
 DB_NAME = "guardian.db"
 
@@ -56,11 +56,6 @@ class Database:
     def schema_version(self) -> int:
         """The number of migrations applied."""
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-
-    @property
-    def latest_version(self) -> int:
-        """The number of migrations this guardian knows."""
-        return len(MIGRATIONS)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

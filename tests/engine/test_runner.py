@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from guardian.config.settings import load_config
@@ -183,3 +184,23 @@ def test_sigkill_during_training_then_rerun_resumes(
     with StateStore(guardian_home) as store:
         statuses = [r["status"] for r in store.runs.recent()]
     assert statuses == ["succeeded", "interrupted"]
+
+
+def test_repo_lock_reports_only_its_own_acquisition_as_busy(tmp_path: Path) -> None:
+    from guardian.engine.runner import repo_lock
+    from guardian.errors import LockBusy
+
+    inner = LockBusy(tmp_path / "other.lock", "1")
+    with pytest.raises(LockBusy) as raised, repo_lock(tmp_path, tmp_path):
+        raise inner  # a busy lock met inside the run is not "another run in progress"
+    assert raised.value is inner
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom guardian.engine.runner import repo_lock\n"
+        "with repo_lock(Path(sys.argv[1]), Path(sys.argv[1])): pass\n"
+    )
+    with repo_lock(tmp_path, tmp_path):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True
+        )
+    assert proc.returncode != 0
+    assert f"another run is in progress (pid {os.getpid()})" in proc.stderr
