@@ -10,10 +10,16 @@ Truncation to `max_len`: the answer keeps at least `min(len(answer), max_len // 
 (more if the prompt leaves room) and is cut from the right; the prompt is cut from the middle,
 keeping its first and last halves, so the system/instruction start and the final
 question plus the assistant header survive.
+
+Training batches (`BatchPlan`) are length-grouped: each epoch is shuffled, cut into buckets of
+~50 batches, each bucket sorted by length and cut into batches, and the batch order shuffled;
+so padding is near zero while batches stay random, and batch i is a pure function of the seed.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
 
 IGNORE_INDEX = -100
 MIN_MAX_LEN = 8
+BUCKET_BATCHES = 50
 _PLAIN_PROMPT = "### Question:\n{user}\n\n### Answer:\n"
 
 
@@ -133,3 +140,81 @@ def collate(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, torch.Ten
         labels[row, :n] = torch.tensor(ex.labels, dtype=torch.long)
         attention[row, :n] = 1
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+
+
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, grouped: bool = True
+) -> list[list[int]]:
+    """One epoch's batches of indices; grouped: similar lengths share a batch, order random.
+
+    A pure function of its arguments: shuffle, sort buckets of `BUCKET_BATCHES` batches by
+    length, cut into batches, shuffle the batches. Ungrouped: the shuffle cut into batches.
+    """
+    rng = random.Random(f"guardian-batches:{seed}:{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = batch_size * BUCKET_BATCHES if grouped else batch_size
+    batches: list[list[int]] = []
+    for start in range(0, len(order), span):
+        bucket = order[start : start + span]
+        if grouped:
+            bucket.sort(key=lambda i: lengths[i])
+        batches += [bucket[k : k + batch_size] for k in range(0, len(bucket), batch_size)]
+    if grouped:
+        rng.shuffle(batches)
+    return batches
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """Totals over a run of micro-batches: examples, real tokens and padded batch tokens."""
+
+    examples: int
+    tokens: int
+    batch_tokens: int
+
+    @property
+    def pad_fraction(self) -> float:
+        """Pad tokens / all tokens of the padded batches (0.0 for no batches)."""
+        return 1.0 - self.tokens / self.batch_tokens if self.batch_tokens else 0.0
+
+
+class BatchPlan:
+    """Micro-batch index -> examples over endless epochs; batch i depends on (seed, i) alone."""
+
+    def __init__(
+        self,
+        examples: Sequence[EncodedExample],
+        batch_size: int,
+        seed: int,
+        grouped: bool = True,
+    ) -> None:
+        if not examples:
+            raise ValueError("a batch plan needs at least one example")
+        self.examples, self.batch_size, self.seed = examples, batch_size, seed
+        self.grouped = grouped
+        self.per_epoch = math.ceil(len(examples) / batch_size)
+        self._lengths = [len(ex.input_ids) for ex in examples]
+        self._epoch: tuple[int, list[list[int]]] = (-1, [])
+
+    def indices(self, index: int) -> list[int]:
+        """Indices (into the examples) of micro-batch `index`, counted from the first epoch."""
+        epoch, pos = divmod(index, self.per_epoch)
+        if self._epoch[0] != epoch:
+            order = epoch_batches(self._lengths, self.batch_size, self.seed, epoch, self.grouped)
+            self._epoch = (epoch, order)
+        return self._epoch[1][pos]
+
+    def batch(self, index: int) -> list[EncodedExample]:
+        """The examples of micro-batch `index`."""
+        return [self.examples[i] for i in self.indices(index)]
+
+    def stats(self, n_micro: int) -> BatchStats:
+        """Examples, real tokens and padded tokens of micro-batches 0 .. n_micro-1."""
+        examples = tokens = padded = 0
+        for index in range(n_micro):
+            widths = [self._lengths[i] for i in self.indices(index)]
+            examples += len(widths)
+            tokens += sum(widths)
+            padded += max(widths) * len(widths)
+        return BatchStats(examples, tokens, padded)

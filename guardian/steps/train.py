@@ -2,6 +2,8 @@
 
 The loop itself is `guardian.ml.lora.fit`; its checkpoints live in `<home>/checkpoints/`, so a
 killed run resumes. This step reads the dataset, plans, and writes the adapter and logs.
+By default it trains all-linear LoRA for `epochs` over the data, checks the val loss once an
+epoch, stops when it has not improved for `patience` checks, and keeps the best adapter.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from guardian.ml.base_model import (
     load_tokenizer,
     resolve_base,
 )
-from guardian.ml.lora import fit, save_adapter
-from guardian.ml.prompting import EncodedExample, encode_example
+from guardian.ml.lora import FitOutcome, fit, save_adapter
+from guardian.ml.prompting import BatchPlan, BatchStats, EncodedExample, encode_example
 from guardian.ml.scoring import spread
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
 
@@ -37,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 # Single-batch losses are noisy; the first/last figures in metrics average this many steps.
 LOSS_WINDOW = 5
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 class Params(StepParams):
@@ -44,15 +47,13 @@ class Params(StepParams):
 
     base: str = "smollm2-135m"
     method: Literal["lora", "pissa"] = "lora"
-    r: int = Field(default=8, gt=0)
-    alpha: int = Field(default=16, gt=0)
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=32, gt=0)
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1
-    )
-    learning_rate: float = Field(default=2e-4, gt=0)
-    max_steps: int = Field(default=60, ge=0)
-    epochs: float = Field(default=1.0, gt=0)
+    target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR), min_length=1)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    max_steps: int = Field(default=0, ge=0)
+    epochs: float = Field(default=3.0, gt=0)
     batch_size: int = Field(default=4, gt=0)
     grad_accum: int = Field(default=1, gt=0)
     max_len: int = Field(default=256, ge=32)
@@ -60,6 +61,9 @@ class Params(StepParams):
     seed: int = 0
     checkpoint_every: int = Field(default=10, ge=0)
     val_max_items: int = Field(default=64, ge=0, description="val samples for the loss (0 = all)")
+    eval_every: int = Field(default=0, ge=0, description="steps between val checks (0 = epoch)")
+    patience: int = Field(default=2, ge=0, description="val checks without gain to stop (0 = off)")
+    max_minutes: float | None = Field(default=None, gt=0, description="training time budget")
     dry_run: bool = False
     threads: int | None = Field(default=None, gt=0)
 
@@ -101,7 +105,8 @@ def train_model(
     train_ex = [encode_example(tok, s, params.max_len) for s in train_samples]
     val_ex = [encode_example(tok, s, params.max_len) for s in val_samples]
     total = total_steps(len(train_ex), params)
-    plan = _plan(ref, params, train_ex, val_ex, total)
+    planned = BatchPlan(train_ex, params.batch_size, params.seed).stats(total * params.grad_accum)
+    plan = _plan(ref, params, train_ex, val_ex, total, planned)
     write_json(ctx.out_dir / "train_plan.json", plan)
     if params.dry_run:
         log.info("train dry run", n_train=len(train_ex), steps=total, base=ref.spec)
@@ -114,16 +119,7 @@ def train_model(
     write_jsonl(ctx.out_dir / "loss_log.jsonl", outcome.rows)
     write_json(ctx.out_dir / "base.json", ref.model_dump(mode="json"))
     ckpt_path.unlink(missing_ok=True)
-    losses = [row["loss"] for row in outcome.rows if "loss" in row]
-    metrics: dict[str, Any] = {
-        "train_loss_first": _mean(losses[:LOSS_WINDOW]),
-        "train_loss_last": _mean(losses[-LOSS_WINDOW:]),
-        "val_loss": outcome.val_loss,
-        "steps": total,
-        "n_train": len(train_ex),
-        "seconds": round(outcome.seconds, 2),
-        "resumed_from": outcome.resumed_from,
-    }
+    metrics = _metrics(outcome, total, len(train_ex), planned)
     log.info("train finished", **metrics)
     outputs = ["adapter", "loss_log.jsonl", "train_plan.json", "base.json"]
     return Trained(StepResult(outputs=outputs, metrics=metrics), model)
@@ -131,6 +127,27 @@ def train_model(
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def _metrics(outcome: FitOutcome, total: int, n_train: int, planned: BatchStats) -> dict[str, Any]:
+    """The step's metrics; `coverage` is examples seen / examples the plan would have seen."""
+    losses = [row["loss"] for row in outcome.rows if "loss" in row]
+    return {
+        "train_loss_first": _mean(losses[:LOSS_WINDOW]),
+        "train_loss_last": _mean(losses[-LOSS_WINDOW:]),
+        "val_loss": outcome.val_loss,
+        "steps": outcome.steps_done,
+        "steps_planned": total,
+        "n_train": n_train,
+        "epochs_done": round(outcome.examples_seen / n_train, 3),
+        "coverage": round(outcome.examples_seen / max(1, planned.examples), 4),
+        "pad_fraction": outcome.pad_fraction,
+        "best_step": outcome.best_step,
+        "stopped_early": outcome.stopped_early,
+        "time_budget_hit": outcome.time_budget_hit,
+        "seconds": round(outcome.seconds, 2),
+        "resumed_from": outcome.resumed_from,
+    }
 
 
 def total_steps(n_train: int, params: Params) -> int:
@@ -162,6 +179,7 @@ def _plan(
     train_ex: list[EncodedExample],
     val_ex: list[EncodedExample],
     total: int,
+    planned: BatchStats,
 ) -> dict[str, Any]:
     return {
         "base": {"spec": ref.spec, "fingerprint": ref.fingerprint, "path": str(ref.path)},
@@ -170,14 +188,17 @@ def _plan(
         "n_train": len(train_ex),
         "n_val": len(val_ex),
         "steps": total,
-        "examples_seen": total * params.batch_size * params.grad_accum,
+        "examples_seen": planned.examples,
+        "pad_fraction": round(planned.pad_fraction, 4),
         "tokens": {"train": _token_stats(train_ex), "val": _token_stats(val_ex)},
     }
 
 
 def _checkpoint_key(train_file: Path, params: Params, ref: BaseModelRef) -> str:
     digest = hashlib.sha256(train_file.read_bytes()).hexdigest()
-    knobs = params.model_dump(mode="json", exclude={"dry_run", "threads"})
+    # Neither the thread count nor the time budget changes the steps taken, so a killed run
+    # resumes under a new value of either.
+    knobs = params.model_dump(mode="json", exclude={"dry_run", "threads", "max_minutes"})
     blob = json.dumps({"train": digest, "params": knobs, "base": ref.fingerprint}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
