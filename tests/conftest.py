@@ -24,3 +24,12 @@ def guardian_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.chdir(ROOT)
     return home
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> object:
+    """Undo a test's structlog set-up: a CliRunner's captured stderr is closed afterwards."""
+    import structlog
+
+    yield
+    structlog.reset_defaults()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from guardian.cli import run, steps
+from guardian.cli import ask, run, steps
 from guardian.cli.app import app
 
-__all__ = ["app", "main", "run", "steps"]
+__all__ = ["app", "ask", "main", "run", "steps"]
 
 
 def main() -> None:

@@ -220,6 +220,10 @@ def evaluate(
     out_file: Annotated[Path, typer.Option("--out", "-o", help="metrics JSON to write")],
     baseline: Annotated[Path | None, typer.Option(help="champion model dir")] = None,
     em_items: Annotated[int | None, typer.Option(help="items for exact match")] = None,
+    chunks: Annotated[
+        Path | None,
+        typer.Option(help="chunks.jsonl (from `guardian mine`): run the knowledge probe"),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Score a trained model against the untrained base (or --baseline) on test samples."""
@@ -234,12 +238,24 @@ def evaluate(
     items_file = out_file.with_suffix(".items.jsonl")
     check_out_file(out_file)
     check_out_file(items_file, "--out (its .items.jsonl)")
-    params = Params(em_items=em_items) if em_items is not None else Params()
+    if chunks is not None and not chunks.is_file():
+        raise DataError(f"{chunks}: file not found [--chunks]")
+    probe_file = out_file.with_suffix(".probe.jsonl")
+    if chunks is not None:
+        check_out_file(probe_file, "--out (its .probe.jsonl)")
+    params = Params() if em_items is None else Params(em_items=em_items)
+    if chunks is None:
+        params = params.model_copy(update={"probe_per_kind": 0})
     with workspace(cfg.home, "evaluate") as tmp:
         inputs = {"model": model_dir, "dataset": _dataset_dir(data, tmp, only_split="test")}
         if baseline is not None:
             inputs["baseline"] = baseline
-        _standalone(cfg, "evaluate", params, tmp / "out", inputs)
+        if chunks is not None:
+            inputs["chunks"] = chunks.parent
+        files = {"chunks": chunks} if chunks is not None else {}
+        _standalone(cfg, "evaluate", params, tmp / "out", inputs, files=files)
         place_file(tmp / "out" / "metrics.json", out_file)
         place_file(tmp / "out" / "items.jsonl", items_file)
+        if chunks is not None:
+            place_file(tmp / "out" / "probe_items.jsonl", probe_file)
     out.print(f"wrote {out_file}", highlight=False)

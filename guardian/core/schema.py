@@ -52,3 +52,28 @@ class Sample(StrictModel):
     input: str
     output: str
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+ProbeKind = Literal["file", "params", "returns", "callers", "members"]
+
+
+class ProbeItem(StrictModel):
+    """One held-out knowledge question about a mined symbol and the facts that answer it.
+
+    `expected` are the right facts and `rivals` the wrong ones of the same sort (other
+    files, other symbols' parameters); `need` is how many expected facts an answer must
+    name. `aliases` maps another spelling of a fact (a unique file name, a module path, a
+    short name) to the fact. `doc_ids` are the retrieval documents that state the answer.
+    """
+
+    id: str
+    kind: ProbeKind
+    question: str
+    symbol: str
+    path: str
+    seen: bool = Field(description="whether the symbol's file was in the training split")
+    expected: list[str] = Field(min_length=1)
+    need: int = Field(ge=1)
+    rivals: list[str] = Field(default_factory=list)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    doc_ids: list[str] = Field(default_factory=list)

@@ -288,7 +288,10 @@ def _synthesis_info(src: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     params = data.get("params", {}) if isinstance(data, dict) else {}
-    keys = ("raft", "oracle_fraction", "distractors", "seed", "max_context_chars")
+    keys = (
+        *("raft", "oracle_fraction", "distractors", "seed", "max_context_chars"),
+        *("max_summary_chars", "max_members", "instruction"),
+    )
     return {k: params[k] for k in keys if k in params}
 
 

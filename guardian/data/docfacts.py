@@ -21,7 +21,9 @@ __all__ = [
     "doc_section",
     "import_line",
     "module_name",
+    "parameter_names",
     "parameters_text",
+    "return_annotation",
     "section_text",
     "summary_of",
     "summary_quote",
@@ -245,6 +247,27 @@ def _arguments(chunk: Chunk) -> list[tuple[str, ast.arg, ast.expr | None]] | Non
 
 def _sentence(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def parameter_names(chunk: Chunk) -> list[str] | None:
+    """Names of a Python def's parameters (`self`/`cls` dropped); None when unknown."""
+    args = _arguments(chunk)
+    return None if args is None else [arg.arg for _kind, arg, _default in args]
+
+
+def return_annotation(chunk: Chunk) -> str:
+    """A Python def's return annotation as written (`Decimal`), "" for none or `None`."""
+    if chunk.language != "python" or chunk.kind == "class":
+        return ""
+    try:
+        tree = ast.parse(chunk.signature.strip().rstrip(":") + ":\n    pass\n")
+    except SyntaxError:
+        return ""
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.returns is None:
+        return ""
+    text = ast.unparse(node.returns)
+    return "" if text == "None" else text
 
 
 def parameters_text(chunk: Chunk) -> str:

@@ -31,7 +31,9 @@ __all__ = [
     "final_answer",
     "assemble",
     "fallback_cot",
+    "index_text",
     "module_document",
+    "module_index_text",
     "normalise_ws",
     "plan_pools",
     "question_of",
@@ -68,18 +70,21 @@ def chunk_document(
     sections: Sequence[str] = (),
     code: bool = False,
     max_summary_chars: int | None = 240,
+    called_by: Sequence[str] = (),
 ) -> str:
     """A chunk as a compact context document: location, signature and docstring summary.
 
+    `called_by` adds a line naming the units that call this one (see data/facts.py).
+
     The summary (first docstring paragraph) is clipped to `max_summary_chars` unless that is
-    None. `sections` ("returns", "raises") append those docstring sections verbatim, and
-    `code` the chunk's code: distractors get the clipped form, the oracle what its question
-    quotes.
+    None (0 leaves it out). `sections` ("returns", "raises") append those docstring sections
+    verbatim, and `code` the chunk's code: distractors get the clipped form, the oracle
+    what its question quotes.
     """
     docstring = (chunk.docstring or "").strip()
     summary = summary_quote(docstring)
     if max_summary_chars is not None:
-        summary = _clip(summary, max_summary_chars)
+        summary = _clip(summary, max_summary_chars) if max_summary_chars > 0 else ""
     location = f"{chunk.path}:{chunk.start_line}-{chunk.end_line}"
     parts = [f"{location} {chunk.kind} {chunk.qualname}", chunk.signature.strip()]
     if summary:
@@ -88,9 +93,21 @@ def chunk_document(
         block = doc_section(docstring, "returns" if name == "returns" else "raises")
         if block:
             parts.append(f"{name.capitalize()}: {block}")
+    if called_by:
+        parts.append("Called by: " + ", ".join(called_by))
     if code:
         parts.append(chunk.code.strip("\n"))
     return "\n".join(parts)
+
+
+def index_text(chunk: Chunk) -> str:
+    """The text retrieval indexes for a chunk: its path, its name (twice) and its code."""
+    return f"{chunk.path} {chunk.qualname} {chunk.qualname} {chunk.code[:1500]}"
+
+
+def module_index_text(path: str, facts: dict[str, str]) -> str:
+    """The text retrieval indexes for a file outline: path, module name and signatures."""
+    return f"{path} {facts['module']} {facts['outline']}"
 
 
 def module_document(path: str, outline: str) -> str:

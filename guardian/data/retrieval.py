@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["BM25", "NearDupIndex", "Neighbours", "shingles", "terms"]
+__all__ = ["BM25", "NearDupIndex", "Neighbours", "query_terms", "shingles", "terms"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -22,6 +22,14 @@ _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
     "self cls the an and or of to in is it for on be as by if not none true false def class "
     "return returns this that with from import are was can any all str int bool".split()
+)
+
+# Words every question uses; dropped from queries so the symbol names decide the ranking.
+QUESTION_WORDS = frozenset(
+    "what which where who whom how does do did why file files defined define defines "
+    "function functions method methods class classes module modules repository codebase "
+    "code take takes accept accepts give gives call calls called use uses used me tell "
+    "about please there here its their".split()
 )
 
 
@@ -38,6 +46,11 @@ def terms(text: str) -> list[str]:
     return out
 
 
+def query_terms(text: str) -> list[str]:
+    """The terms of a free-text question, without the words every question uses."""
+    return [t for t in terms(text) if t not in QUESTION_WORDS]
+
+
 class BM25:
     """Okapi BM25 over a fixed list of documents (term lists), queried by document index.
 
@@ -51,6 +64,7 @@ class BM25:
         lengths = np.array([len(d) for d in docs], dtype=np.float64)
         avg = float(lengths.mean()) if self.n and lengths.sum() else 1.0
         vocab: dict[str, int] = {}
+        self._vocab = vocab
         rows: dict[int, list[tuple[int, int]]] = {}
         self._doc_terms: list[np.ndarray] = []
         for i, doc in enumerate(docs):
@@ -79,15 +93,42 @@ class BM25:
             out[idx] += weight
         return out
 
+    def scores_for(self, query: Sequence[str]) -> np.ndarray:
+        """BM25 score of every document against a list of query terms (unknown ones ignored)."""
+        out = np.zeros(self.n, dtype=np.float64)
+        for term in sorted(set(query)):
+            tid = self._vocab.get(term)
+            if tid is not None:
+                idx, weight = self._postings[tid]
+                out[idx] += weight
+        return out
+
+    def search(self, query: Sequence[str], k: int, allowed: np.ndarray | None = None) -> list[int]:
+        """Up to k documents best matching the query terms, best first (ties by index)."""
+        if k <= 0 or self.n == 0:
+            return []
+        return self._top(self.scores_for(query), k, -1, allowed, ())
+
     def nearest(
         self, query: int, k: int, allowed: np.ndarray | None = None, exclude: Iterable[int] = ()
     ) -> list[int]:
         """Up to k documents most similar to `query` (never itself, `exclude` or not `allowed`)."""
         if k <= 0 or self.n == 0:
             return []
-        score = self.scores(query)
+        return self._top(self.scores(query), k, query, allowed, exclude)
+
+    def _top(
+        self,
+        score: np.ndarray,
+        k: int,
+        query: int,
+        allowed: np.ndarray | None,
+        exclude: Iterable[int],
+    ) -> list[int]:
+        """The k best-scoring open documents; ties go to the one nearest `query`, then index."""
         banned = np.zeros(self.n, dtype=bool) if allowed is None else ~allowed
-        banned[query] = True
+        if query >= 0:
+            banned[query] = True
         for i in exclude:
             banned[i] = True
         score[banned] = -np.inf
@@ -97,7 +138,7 @@ class BM25:
             return []
         threshold = np.partition(score, self.n - k)[self.n - k]
         cand = np.flatnonzero(score >= threshold)
-        distance = np.abs(cand - query)
+        distance = np.abs(cand - query) if query >= 0 else np.zeros_like(cand)
         order = np.lexsort((cand, distance, -score[cand]))
         return [int(i) for i in cand[order[:k]]]
 
@@ -126,6 +167,16 @@ class Neighbours:
         """The k nearest items to item i that it may see."""
         exclude = {j for key in self._groups[i] for j in self._members[key]}
         return self.index.nearest(i, k, self._visible[int(self._ranks[i])], exclude)
+
+    def for_question(self, question: str, i: int, k: int, exclude: Iterable[int] = ()) -> list[int]:
+        """The k items best matching a question about item i, among those item i may see.
+
+        Item i itself, its group and `exclude` are left out: the caller places the oracle.
+        """
+        exclude = {j for key in self._groups[i] for j in self._members[key]} | set(exclude)
+        allowed = self._visible[int(self._ranks[i])].copy()
+        allowed[list(exclude)] = False
+        return self.index.search(query_terms(question), k, allowed)
 
 
 def shingles(text: str, width: int = 3) -> set[str]:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from guardian.core.jsonl import first_error
 from guardian.core.schema import Chunk, Sample
 from guardian.data.card import SPLITS
+from guardian.data.facts import callers_of, is_public
 from guardian.data.raft import (
     Doc,
     OracleSchedule,
@@ -26,14 +27,23 @@ from guardian.data.raft import (
     chunk_document,
     fallback_cot,
     final_answer,
+    index_text,
     module_document,
+    module_index_text,
     quotes_in,
     raft_output,
     sample_rng,
     ungrounded_quotes,
 )
 from guardian.data.retrieval import Neighbours
-from guardian.data.templates import Rendered, Template, chunk_fields, fill, module_fields
+from guardian.data.templates import (
+    DOC_FIELDS,
+    Rendered,
+    Template,
+    chunk_fields,
+    fill_phrasings,
+    module_fields,
+)
 from guardian.errors import DataError
 
 if TYPE_CHECKING:
@@ -63,6 +73,8 @@ class SynthOptions(Protocol):
     max_summary_chars: int
     max_members: int
     instruction: str
+    max_repeat: int | None
+    closed_book: bool
 
 
 def scan_chunks(path: Path) -> dict[str, list[tuple[int, int]]]:
@@ -144,6 +156,7 @@ class PoolSynth:
         self.oracle: dict[str, Counter[str]] = {s: Counter() for s in SPLITS}
         self.n_distractors: Counter[int] = Counter()
         self.per_documented: list[int] = []
+        self.coverage: Counter[str] = Counter()
 
     @property
     def teacher_types(self) -> bool:
@@ -160,20 +173,34 @@ class PoolSynth:
             facts = module_fields(path, file_chunks, self.p.max_members)
             if facts["outline"]:
                 modules[path] = facts
-        near = mod_near = None
+        self.callers = callers_of(chunks)
+        self.docs: list[Doc] = []
+        near = None
         if self.p.raft:
-            near = Neighbours(
-                [f"{c.qualname} {c.qualname} {c.code[:1500]}" for c in chunks],
-                [_RANK[self.assignment[c.path]] for c in chunks],
-                [(f"{c.path}:{c.qualname}", c.content_hash) for c in chunks],
-            )
-            paths = list(modules)
-            mod_near = Neighbours(
-                [f"{modules[x]['outline']} {x}" for x in paths],
-                [_RANK[self.assignment[x]] for x in paths],
-                [(x,) for x in paths],
-            )
-        position = {path: pos for pos, path in enumerate(modules)}
+            texts: list[str] = []
+            ranks: list[int] = []
+            groups: list[tuple[str, ...]] = []
+            for c in chunks:
+                called_by = self.callers.get(c.id, ())
+                doc = chunk_document(
+                    c, max_summary_chars=self.p.max_summary_chars, called_by=called_by
+                )
+                self.docs.append(Doc(c.id, doc))
+                texts.append(index_text(c))
+                ranks.append(_RANK[self.assignment[c.path]])
+                groups.append((f"{c.path}:{c.qualname}", c.content_hash))
+            for x, facts in modules.items():
+                self.docs.append(Doc(f"module:{x}", module_document(x, facts["outline"])))
+                texts.append(module_index_text(x, facts))
+                ranks.append(_RANK[self.assignment[x]])
+                groups.append((f"module:{x}",))
+            near = Neighbours(texts, ranks, groups)
+        position = {path: len(chunks) + pos for pos, path in enumerate(modules)}
+        self.same_file: dict[int, list[int]] = defaultdict(list)
+        for j, c in enumerate(chunks):
+            if c.path in position:
+                self.same_file[j].append(position[c.path])
+                self.same_file[position[c.path]].append(j)
         i = 0
         for path, file_chunks in files.items():
             split = self.assignment[path]
@@ -183,7 +210,7 @@ class PoolSynth:
                 i += 1
             if path in modules:
                 commit = file_chunks[0].commit
-                made += self._module(path, position[path], modules, mod_near, split, commit)
+                made += self._module(path, position[path], modules, near, split, commit)
             for sample in made:
                 self.by_type[split][sample.metadata["question_type"]] += 1
                 yield sample
@@ -230,36 +257,76 @@ class PoolSynth:
         )
         return Sample(instruction=self.p.instruction, input=text, output=output, metadata=meta)
 
+    def _worded(
+        self, tpl: Template, key: str, phrasings: list[Rendered]
+    ) -> list[tuple[Rendered, bool]]:
+        """The phrasings to emit for one unit, each with whether it is the plain copy.
+
+        `repeat` distinct phrasings are drawn with the seed; a `closed_book` template under
+        RAFT also gets each one as a plain sample, so the fact is learned without context.
+        """
+        rng = sample_rng(self.p.seed, key, tpl.question_type, "phrasing")
+        repeat = min(tpl.repeat, self.p.max_repeat or tpl.repeat, len(phrasings))
+        picked = sorted(rng.sample(range(len(phrasings)), repeat))
+        out = [(phrasings[n], False) for n in picked]
+        if self.p.raft and tpl.closed_book and self.p.closed_book:
+            out += [(phrasings[n], True) for n in picked]
+        return out
+
+    def _candidates(self, near: Neighbours | None, question: str, i: int) -> list[Doc]:
+        """Distractors: the documents best matching the question, never the oracle's own file
+        outline (for a unit) or the file's own units (for an outline): those state the answer."""
+        if near is None:
+            return []
+        k = self.p.distractors + 1
+        return [self.docs[j] for j in near.for_question(question, i, k, self.same_file[i])]
+
     def _chunk(
         self, chunk: Chunk, i: int, chunks: list[Chunk], near: Neighbours | None, split: str
     ) -> list[Sample]:
         p = self.p
         tpls, needs = self.by_kind[chunk.kind]
-        facts = chunk_fields(chunk, needs, min_docstring_chars=p.min_docstring_chars)
+        called_by = self.callers.get(chunk.id, [])
+        facts = chunk_fields(
+            chunk, needs, min_docstring_chars=p.min_docstring_chars, callers=called_by
+        )
         n_lines = len(chunk.code.strip("\n").splitlines())
-        cands = [
-            Doc(chunks[j].id, chunk_document(chunks[j], max_summary_chars=p.max_summary_chars))
-            for j in (near.of(i, p.distractors + 1) if near is not None else [])
-        ]
-        meta = {"chunk_id": chunk.id, "path": chunk.path, "commit": chunk.commit}
+        meta: dict[str, Any] = {"chunk_id": chunk.id, "path": chunk.path, "commit": chunk.commit}
         meta |= {"qualname": chunk.qualname, "split": split}
         out: list[Sample] = []
         for tpl in tpls:
-            filled = fill(tpl, facts, code_lines=n_lines, max_code_lines=p.max_code_lines)
-            if filled is None:
+            phrasings = fill_phrasings(
+                tpl, facts, code_lines=n_lines, max_code_lines=p.max_code_lines
+            )
+            if not phrasings:
                 continue
             oracle = None
             if near is not None:
                 sections = sorted({_SECTIONS[f] for f in tpl.needs() if f in _SECTIONS})
                 text = chunk_document(
-                    chunk, sections=sections, code=tpl.context_code, max_summary_chars=None
+                    chunk,
+                    sections=sections,
+                    code=tpl.context_code,
+                    # a docstring question quotes it whole; others see what retrieval shows
+                    max_summary_chars=None if tpl.needs() & DOC_FIELDS else p.max_summary_chars,
+                    called_by=called_by,
                 )
                 oracle = Doc(chunk.id, text)
-            sample = self._emit({**meta, "question_type": tpl.question_type}, filled, oracle, cands)
-            if sample is not None:
-                out.append(sample)
+            for filled, plain in self._worded(tpl, chunk.id, phrasings):
+                cands = self._candidates(near, filled.question, i)
+                use = None if plain else oracle
+                qmeta = {**meta, "question_type": tpl.question_type}
+                if plain and oracle is not None:
+                    qmeta["closed_book"] = True
+                sample = self._emit(qmeta, filled, use, cands)
+                if sample is not None:
+                    out.append(sample)
         if self.teacher is not None and chunk.docstring and not self.teacher.exhausted:
+            cands = self._candidates(near, chunk.qualname, i)
             out += self._teach(chunk, {**meta, "question_type": "teacher"}, cands, near is not None)
+        if is_public(chunk):
+            self.coverage["public_units"] += 1
+            self.coverage["covered"] += bool(out)
         documented = len((chunk.docstring or "").strip()) >= max(1, p.min_docstring_chars)
         if documented and chunk.kind != "class":
             self.per_documented.append(len(out))
@@ -298,23 +365,22 @@ class PoolSynth:
         commit: str,
     ) -> list[Sample]:
         facts = modules[path]
-        names = list(modules)
         ident = f"module:{path}"
-        meta = {"chunk_id": ident, "path": path, "commit": commit, "qualname": facts["module"]}
-        meta["split"] = split
+        meta: dict[str, Any] = {"chunk_id": ident, "path": path, "commit": commit}
+        meta |= {"qualname": facts["module"], "split": split}
         oracle = Doc(ident, module_document(path, facts["outline"])) if near is not None else None
-        cands = [
-            Doc(f"module:{names[j]}", module_document(names[j], modules[names[j]]["outline"]))
-            for j in (near.of(pos, self.p.distractors + 1) if near is not None else [])
-        ]
         out: list[Sample] = []
         for tpl in self.module_tpls:
-            filled = fill(tpl, facts)
-            if filled is None:
-                continue
-            sample = self._emit({**meta, "question_type": tpl.question_type}, filled, oracle, cands)
-            if sample is not None:
-                out.append(sample)
+            phrasings = fill_phrasings(tpl, facts)
+            for filled, plain in self._worded(tpl, ident, phrasings):
+                cands = self._candidates(near, filled.question, pos)
+                use = None if plain else oracle
+                qmeta = {**meta, "question_type": tpl.question_type}
+                if plain and oracle is not None:
+                    qmeta["closed_book"] = True
+                sample = self._emit(qmeta, filled, use, cands)
+                if sample is not None:
+                    out.append(sample)
         return out
 
     def raft_summary(self) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import string
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,30 +20,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from guardian.core.schema import Chunk, ChunkKind, Sample
 from guardian.core.yamlfile import validation_problems
-from guardian.data.docfacts import (
-    body_of,
-    call_example,
-    doc_section,
-    import_line,
-    module_name,
-    parameters_text,
-    section_text,
-    summary_of,
-    summary_quote,
+from guardian.data.docfacts import body_of, module_name, summary_of
+from guardian.data.fields import (
+    DOC_FIELDS,
+    FIELDS,
+    MODULE_FIELDS,
+    chunk_fields,
+    module_fields,
 )
 from guardian.errors import ConfigError
 
 __all__ = [
+    "DOC_FIELDS",
     "BEGIN_QUOTE",
     "END_QUOTE",
     "FIELDS",
     "MODULE_FIELDS",
+    "Phrasing",
     "Rendered",
     "Template",
     "body_of",
     "chunk_fields",
     "fill",
     "load_template",
+    "fill_phrasings",
     "load_templates",
     "module_fields",
     "module_name",
@@ -55,34 +54,6 @@ __all__ = [
 
 BEGIN_QUOTE = "##begin_quote##"
 END_QUOTE = "##end_quote##"
-FIELDS: tuple[str, ...] = (
-    "qualname",
-    "name",
-    "module",
-    "path",
-    "location",
-    "kind",
-    "signature",
-    "docstring",
-    "summary",
-    "summary_quote",
-    "returns",
-    "returns_quote",
-    "raises",
-    "raises_quote",
-    "parameters",
-    "call",
-    "import_line",
-    "code",
-    "body",
-    "start_line",
-    "end_line",
-    "language",
-)
-MODULE_FIELDS: tuple[str, ...] = ("module", "path", "language", "outline", "members")
-DOC_FIELDS = frozenset(
-    {"docstring", "summary", "summary_quote", "returns", "returns_quote", "raises", "raises_quote"}
-)
 _CODE_FIELDS = frozenset({"code", "body"})
 _TEXT_KEYS: tuple[Literal["instruction", "input", "output", "cot", "answer"], ...] = (
     "instruction",
@@ -92,6 +63,17 @@ _TEXT_KEYS: tuple[Literal["instruction", "input", "output", "cot", "answer"], ..
     "answer",
 )
 _ALL_KINDS: list[ChunkKind] = ["function", "method", "class"]
+
+
+class Phrasing(BaseModel):
+    """Another wording of a template's question and answer (same facts, different words)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str = Field(min_length=1)
+    output: str = Field(min_length=1)
+    cot: str | None = None
+    answer: str | None = None
 
 
 class Template(BaseModel):
@@ -115,10 +97,21 @@ class Template(BaseModel):
     answer: str | None = None
     context_code: bool = False
     max_code_lines: int | None = Field(default=None, ge=1)
+    variants: list[Phrasing] = Field(default_factory=list)
+    repeat: int = Field(default=1, ge=1, description="samples per unit, each worded differently")
+    closed_book: bool = Field(
+        default=False, description="with RAFT on, also emit the plain (no context) sample"
+    )
+
+    def phrasings(self) -> list[Phrasing]:
+        """The template's own wording first, then its variants."""
+        own = Phrasing(input=self.input, output=self.output, cot=self.cot, answer=self.answer)
+        return [own, *self.variants]
 
     def fields_used(self) -> frozenset[str]:
-        """Every placeholder name the template's texts refer to."""
-        return _placeholders_of(tuple(getattr(self, key) for key in _TEXT_KEYS))
+        """Every placeholder name the template's texts (all phrasings) refer to."""
+        texts = [getattr(ph, key, None) for ph in self.phrasings() for key in _TEXT_KEYS]
+        return _placeholders_of((self.instruction, *texts))
 
     def needs(self) -> frozenset[str]:
         """Every fact the template reads or requires (the fields that must be non-empty)."""
@@ -154,31 +147,39 @@ def _placeholders_of(texts: tuple[str | None, ...]) -> frozenset[str]:
     return frozenset(name for text in texts if text is not None for name in placeholders(text))
 
 
-def _check_fields(path: Path, tpl: Template) -> list[str]:
-    known = set(FIELDS if tpl.scope == "chunk" else MODULE_FIELDS)
+def _check_texts(where: str, texts: dict[str, str | None], known: set[str]) -> list[str]:
     problems: list[str] = []
-    for key in _TEXT_KEYS:
-        text = getattr(tpl, key)
+    for key, text in texts.items():
         if text is None:
             continue
         try:
             used = placeholders(text)
         except ValueError as exc:
-            problems.append(f"{path}: {key}: bad template ({exc})")
+            problems.append(f"{where}{key}: bad template ({exc})")
             continue
-        problems.extend(f"{path}: {key}: unknown field '{name}'" for name in sorted(used - known))
+        problems.extend(f"{where}{key}: unknown field '{name}'" for name in sorted(used - known))
+    cot, answer = texts.get("cot"), texts.get("answer")
+    if cot is not None:
+        opened, closed = cot.count(BEGIN_QUOTE), cot.count(END_QUOTE)
+        if opened == 0 or opened != closed:
+            problems.append(
+                f"{where}cot: needs balanced {BEGIN_QUOTE} ... {END_QUOTE} pairs "
+                f"(found {opened} and {closed})"
+            )
+    elif answer is not None:
+        problems.append(f"{where}answer: only allowed together with cot")
+    return problems
+
+
+def _check_fields(path: Path, tpl: Template) -> list[str]:
+    known = set(FIELDS if tpl.scope == "chunk" else MODULE_FIELDS)
+    problems = _check_texts(f"{path}: ", {k: getattr(tpl, k) for k in _TEXT_KEYS}, known)
+    for n, ph in enumerate(tpl.variants):
+        texts = {k: getattr(ph, k) for k in ("input", "output", "cot", "answer")}
+        problems += _check_texts(f"{path}: variants.{n}.", texts, known)
     problems.extend(
         f"{path}: requires: unknown field '{name}'" for name in tpl.requires if name not in known
     )
-    if tpl.cot is not None:
-        opened, closed = tpl.cot.count(BEGIN_QUOTE), tpl.cot.count(END_QUOTE)
-        if opened == 0 or opened != closed:
-            problems.append(
-                f"{path}: cot: needs balanced {BEGIN_QUOTE} ... {END_QUOTE} pairs "
-                f"(found {opened} and {closed})"
-            )
-    elif tpl.answer is not None:
-        problems.append(f"{path}: answer: only allowed together with cot")
     return problems
 
 
@@ -233,67 +234,44 @@ def load_templates(directory: Path) -> list[Template]:
     return sorted(templates, key=lambda t: t.question_type)
 
 
-def chunk_fields(
-    chunk: Chunk, only: Collection[str] | None = None, *, min_docstring_chars: int = 0
-) -> dict[str, str]:
-    """Placeholder values for a chunk (all, or just `only`); a missing fact is the empty string.
+def fill_phrasings(
+    template: Template,
+    fields: dict[str, str],
+    *,
+    code_lines: int = 0,
+    max_code_lines: int | None = None,
+) -> list[Rendered]:
+    """Every phrasing of a template filled from its facts; [] when a needed fact is empty.
 
-    A docstring shorter than `min_docstring_chars` counts as missing, with every fact drawn
-    from it. Costly facts (the body needs a parse) are only computed when asked for.
+    Also [] when the code is too long: the template's own `max_code_lines` always applies,
+    the `max_code_lines` argument only to templates that show `{code}` or `{body}`.
     """
-    doc = (chunk.docstring or "").strip()
-    if len(doc) < min_docstring_chars:
-        doc = ""
-    module = module_name(chunk.path)
-    makers = {
-        "qualname": lambda: chunk.qualname,
-        "name": lambda: chunk.name,
-        "module": lambda: module,
-        "path": lambda: chunk.path,
-        "location": lambda: f"{chunk.path}:{chunk.start_line}-{chunk.end_line}",
-        "kind": lambda: chunk.kind,
-        "signature": lambda: chunk.signature.strip(),
-        "docstring": lambda: doc,
-        "summary": lambda: summary_of(doc),
-        "summary_quote": lambda: summary_quote(doc),
-        "returns": lambda: section_text(doc_section(doc, "returns")),
-        "returns_quote": lambda: doc_section(doc, "returns"),
-        "raises": lambda: section_text(doc_section(doc, "raises")),
-        "raises_quote": lambda: doc_section(doc, "raises"),
-        "parameters": lambda: parameters_text(chunk),
-        "call": lambda: call_example(chunk),
-        "import_line": lambda: import_line(chunk, module),
-        "code": lambda: chunk.code.strip("\n"),
-        "body": lambda: body_of(chunk),
-        "start_line": lambda: str(chunk.start_line),
-        "end_line": lambda: str(chunk.end_line),
-        "language": lambda: chunk.language,
-    }
-    names = FIELDS if only is None else [n for n in FIELDS if n in only]
-    return {name: makers[name]() for name in names}
-
-
-def module_fields(path: str, members: list[Chunk], max_members: int = 12) -> dict[str, str]:
-    """Facts about one file from its top-level units (module-scope templates and documents).
-
-    `outline` lists the signatures of the first `max_members` top-level units, one a line;
-    `members` names them in a sentence, saying how many more there are.
-    """
-    top = sorted(
-        (c for c in members if "." not in c.qualname), key=lambda c: (c.start_line, c.qualname)
+    used = template.fields_used()
+    if any(not fields.get(name, "").strip() for name in template.needs()):
+        return []
+    if template.max_code_lines is not None and code_lines > template.max_code_lines:
+        return []
+    if max_code_lines is not None and used & _CODE_FIELDS and code_lines > max_code_lines:
+        return []
+    instruction = (
+        template.instruction.format_map(fields).strip()
+        if template.instruction is not None
+        else None
     )
-    shown = top[:max_members]
-    names = [f"`{c.qualname}` ({c.kind})" for c in shown]
-    if len(top) > len(shown):
-        names.append(f"{len(top) - len(shown)} more definitions")
-    members_text = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
-    return {
-        "module": module_name(path),
-        "path": path,
-        "language": top[0].language if top else "",
-        "outline": "\n".join(c.signature.strip() for c in shown),
-        "members": members_text,
-    }
+    out: list[Rendered] = []
+    for ph in template.phrasings():
+        output = ph.output.format_map(fields).strip()
+        out.append(
+            Rendered(
+                question_type=template.question_type,
+                instruction=instruction,
+                question=ph.input.format_map(fields).strip(),
+                output=output,
+                cot=ph.cot.format_map(fields).strip() if ph.cot is not None else None,
+                answer=ph.answer.format_map(fields).strip() if ph.answer else output,
+            )
+        )
+    return out
 
 
 def fill(
@@ -303,31 +281,9 @@ def fill(
     code_lines: int = 0,
     max_code_lines: int | None = None,
 ) -> Rendered | None:
-    """Fill a template from its facts; None when a needed fact is empty or the code too long.
-
-    The template's own `max_code_lines` always applies; the `max_code_lines` argument only
-    to templates that show `{code}` or `{body}`.
-    """
-    used = template.fields_used()
-    if any(not fields.get(name, "").strip() for name in template.needs()):
-        return None
-    if template.max_code_lines is not None and code_lines > template.max_code_lines:
-        return None
-    if max_code_lines is not None and used & _CODE_FIELDS and code_lines > max_code_lines:
-        return None
-    output = template.output.format_map(fields).strip()
-    return Rendered(
-        question_type=template.question_type,
-        instruction=(
-            template.instruction.format_map(fields).strip()
-            if template.instruction is not None
-            else None
-        ),
-        question=template.input.format_map(fields).strip(),
-        output=output,
-        cot=template.cot.format_map(fields).strip() if template.cot is not None else None,
-        answer=template.answer.format_map(fields).strip() if template.answer else output,
-    )
+    """The template's own phrasing filled from its facts, or None (see `fill_phrasings`)."""
+    filled = fill_phrasings(template, fields, code_lines=code_lines, max_code_lines=max_code_lines)
+    return filled[0] if filled else None
 
 
 def render(

@@ -57,8 +57,14 @@ class Params(StepParams):
     distractors: int = Field(default=3, ge=0, le=20)
     oracle_fraction: float = Field(default=0.8, ge=0.0, le=1.0)
     max_context_chars: int = Field(default=2400, ge=100)
-    max_summary_chars: int = Field(default=240, ge=20)
+    max_summary_chars: int = Field(default=240, ge=0, description="0: no summary in documents")
     max_members: int = Field(default=12, ge=1)
+    max_repeat: int | None = Field(
+        default=None, ge=1, description="cap on each template's `repeat` (wordings per unit)"
+    )
+    closed_book: bool = Field(
+        default=True, description="with RAFT, also emit closed_book templates' plain copies"
+    )
     min_pool: int = Field(default=64, ge=1)
     max_pool: int = Field(default=4000, ge=2)
     instruction: str = Field(default=DEFAULT_INSTRUCTION, min_length=1)
@@ -166,6 +172,10 @@ def run(ctx: StepContext, params: Params) -> StepResult:
         "files": files,
         "pools": len(members),
         "questions_per_documented_unit": _per_unit(synth.per_documented),
+        "public_units": {
+            "units": synth.coverage["public_units"],
+            "with_samples": synth.coverage["covered"],
+        },
         "skipped": dict(sorted(stats.items())),
         "templates": _template_digest(templates),
         "params": params.model_dump(mode="json"),

@@ -152,6 +152,17 @@ def test_steps_by_hand(tmp_path: Path, small_repo: Path) -> None:
     doc = json.loads(metrics.read_text())
     n_test = sum(1 for s in samples if s["metadata"]["split"] == "test")
     assert doc["challenger"]["n"] == n_test and doc["baseline_kind"] == "base"
+    assert "probe" not in doc  # no --chunks: no knowledge probe
+
+    probed = tmp_path / "probed.json"
+    proc = guardian(
+        "evaluate", str(model), "--data", str(data), "--out", str(probed), "--em-items", "0",
+        "--chunks", str(chunks),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(probed.read_text())
+    rows = probed.with_suffix(".probe.jsonl").read_text().splitlines()
+    assert doc["probe"]["challenger"]["n"] == len(rows) > 0
 
 
 def test_bad_inputs_give_one_line(tmp_path: Path) -> None:

@@ -38,7 +38,9 @@ def write_setup(tmp_path: Path, base: Path, max_steps: int = 12, margin: float =
     skills["skills"]["train-lora"]["params"].update(
         max_steps=max_steps, batch_size=4, max_len=160, learning_rate=0.003, checkpoint_every=2
     )
-    skills["skills"]["evaluate"]["params"].update(em_items=2, max_new_tokens=8, max_len=160)
+    skills["skills"]["evaluate"]["params"].update(
+        em_items=2, max_new_tokens=8, max_len=160, probe_per_kind=2, probe_max_new_tokens=8
+    )
     skills["playbooks"]["demo"]["gate"] = {"primary": "perplexity", "min_margin": margin}
     (tmp_path / "skills.yaml").write_text(yaml.safe_dump(skills))
     cfg = {

@@ -18,7 +18,7 @@ from guardian.steps.base import StepContext
 from tests.tinymodel import make_tiny_base, tiny_dataset
 
 FAST = {"learning_rate": 2e-2, "batch_size": 4, "warmup_ratio": 0.0, "dropout": 0.0}
-EVAL = evaluate.Params(em_items=3, max_new_tokens=12, batch_size=4)
+EVAL = evaluate.Params(em_items=3, max_new_tokens=12, batch_size=4, probe_per_kind=0)
 
 
 def _train(root: Path, base: Path, data: Path, name: str, steps: int) -> Path:
@@ -63,7 +63,7 @@ def test_params_and_spec() -> None:
     with pytest.raises(ValidationError, match="em_items"):
         evaluate.Params(em_items=-1)
     spec = evaluate.SPEC
-    assert spec.needs == ("model", "dataset") and spec.optional_needs == ("baseline",)
+    assert spec.needs == ("model", "dataset", "chunks") and spec.optional_needs == ("baseline",)
     assert spec.provides == "metrics" and spec.params is evaluate.Params
 
 
@@ -97,6 +97,34 @@ def test_trained_challenger_beats_untrained_base(world: dict[str, Path], tmp_pat
     assert weighted / report["challenger"]["answer_tokens"] == pytest.approx(
         report["challenger"]["mean_nll"]
     )
+
+
+def test_probe_asks_both_models_the_same_questions(world: dict[str, Path], tmp_path: Path) -> None:
+    from guardian.core.jsonl import write_jsonl
+    from tests.data.test_probe import chunks
+
+    mined = tmp_path / "chunks"
+    write_jsonl(mined / "chunks.jsonl", chunks())
+    wired = {"model": world["challenger"], "dataset": world["data"], "chunks": mined}
+    out = tmp_path / "eval"
+    out.mkdir()
+    ctx = StepContext(repo=tmp_path, out_dir=out, home=world["root"] / "home", inputs=wired)
+    params = EVAL.model_copy(update={"probe_per_kind": 2, "probe_max_new_tokens": 8})
+    result = evaluate.run(ctx, params)
+    assert result.outputs == ["metrics.json", "items.jsonl", "probe_items.jsonl"]
+    report = json.loads((out / "metrics.json").read_text())
+    rows = [json.loads(x) for x in (out / "probe_items.jsonl").read_text().splitlines()]
+    assert len(rows) == report["probe"]["challenger"]["n"] == 10  # 5 kinds x 2
+    assert not any(r["seen"] for r in rows)  # the tiny dataset trains on other files
+    for role in ("challenger", "baseline"):
+        for mode in ("closed", "open"):
+            marks = [r[f"{role}_{mode}_correct"] for r in rows]
+            assert all(isinstance(r[f"{role}_{mode}_answer"], str) for r in rows)
+            assert report[role][f"probe_{mode}"] == round(sum(marks) / len(marks), 4)
+            assert report[role][f"probe_{mode}_seen"] is None
+    recall = report["probe"]["challenger"]["retrieval_recall"]
+    assert recall == round(sum(r["retrieved"] for r in rows) / len(rows), 4) and recall >= 0.8
+    assert result.metrics["challenger_probe_open"] == report["challenger"]["probe_open"]
 
 
 def test_perplexity_is_over_answer_tokens_only(world: dict[str, Path], tmp_path: Path) -> None:

@@ -64,8 +64,15 @@ def run_step(tmp_path: Path, chunks: list[Chunk], params: Params, name: str = "o
     return out
 
 
-def load(out: Path) -> dict[str, list[Sample]]:
-    return {s: list(read_jsonl(out / f"{s}.jsonl", Sample)) for s in SPLITS}
+def load(out: Path, closed_book: bool = False) -> dict[str, list[Sample]]:
+    """The samples per split; without `closed_book`, a RAFT set's plain copies are left out."""
+    return {
+        s: [
+            x for x in read_jsonl(out / f"{s}.jsonl", Sample)
+            if closed_book or not x.metadata.get("closed_book")
+        ]
+        for s in SPLITS
+    }  # fmt: skip
 
 
 def test_spec_wiring() -> None:
@@ -77,8 +84,8 @@ PLAIN_KEYS = {"chunk_id", "path", "commit", "qualname", "question_type", "split"
 RAFT_KEYS = PLAIN_KEYS | {"oracle_ids", "distractor_ids", "has_oracle", "oracle"}
 
 
-def all_samples(out: Path) -> list[Sample]:
-    return [x for samples in load(out).values() for x in samples]
+def all_samples(out: Path, closed_book: bool = False) -> list[Sample]:
+    return [x for samples in load(out, closed_book).values() for x in samples]
 
 
 def test_split_is_by_file_and_metadata_is_complete(tmp_path: Path) -> None:
@@ -94,10 +101,11 @@ def test_split_is_by_file_and_metadata_is_complete(tmp_path: Path) -> None:
             assert set(sample.metadata) == RAFT_KEYS
             assert sample.metadata["split"] == split
     card = json.loads((out / "card.json").read_text())
-    assert card["samples"] == {s: len(data[s]) for s in SPLITS}
+    assert card["samples"] == {s: len(x) for s, x in load(out, closed_book=True).items()}
     assert card["files"] == {s: sorted(paths[s]) for s in SPLITS}
-    assert sum(card["question_types"]["where"].values()) == 8 * 3
-    assert sum(card["question_types"]["module"].values()) == 8
+    # 24 units x 3 wordings x (RAFT + closed-book copy); 8 files x 2 wordings x 2
+    assert sum(card["question_types"]["where"].values()) == 24 * 3 * 2
+    assert sum(card["question_types"]["module"].values()) == 8 * 2 * 2
 
 
 def test_plain_mode_has_no_context(tmp_path: Path) -> None:
@@ -105,8 +113,14 @@ def test_plain_mode_has_no_context(tmp_path: Path) -> None:
     samples = all_samples(out)
     assert samples and all(set(x.metadata) == PLAIN_KEYS for x in samples)
     where = [x for x in samples if x.metadata["question_type"] == "where"]
-    module = where[0].metadata["path"].removesuffix(".py").replace("/", ".")
-    assert where[0].input == f"Where is `{module}.{where[0].metadata['qualname']}` defined?"
+    asked = {x.input for x in where}
+    for x in where:
+        module = x.metadata["path"].removesuffix(".py").replace("/", ".")
+        assert (
+            f"Where is `{x.metadata['qualname']}` defined?" in asked
+            or (f"Where is `{module}.{x.metadata['qualname']}` defined?" in asked)
+            or f"Where can I find `{x.metadata['qualname']}`?" in asked
+        )
     assert all("Documents:" not in x.input and ANSWER_TAG not in x.output for x in samples)
     assert "raft" not in json.loads((out / "card.json").read_text())
 
@@ -144,12 +158,11 @@ def test_distractors_never_come_from_more_held_out_splits(tmp_path: Path) -> Non
     data = load(out)
     split_of_path = {x.metadata["path"]: s for s, xs in data.items() for x in xs}
     split_of = {c.id: split_of_path[c.path] for c in chunks}
+    split_of |= {f"module:{c.path}": split_of_path[c.path] for c in chunks}
     allowed = {"train": {"train"}, "val": {"train", "val"}, "test": set(SPLITS)}
     seen = set()
     for split, samples in data.items():
         for x in samples:
-            if x.metadata["question_type"] == "module":
-                continue
             used = {split_of[i] for i in x.metadata["distractor_ids"]}
             assert used <= allowed[split]
             seen |= used
@@ -173,14 +186,20 @@ def test_distractors_are_the_nearest_neighbours(tmp_path: Path) -> None:
         for c, n in zip(chunks, names, strict=True)
     ]
     out = run_step(tmp_path, chunks, Params(test_fraction=0.0, val_fraction=0.0, distractors=1))
+    later_file = next(c.path for c in chunks if c.name == "reserve_stock_order_later")
     checked = 0
     for x in all_samples(out):
-        if x.metadata["chunk_id"] == "id-reserve_stock_order":
+        short_question = x.metadata["question_type"] in ("where", "explain", "signature", "usage")
+        if x.metadata["chunk_id"] == "id-reserve_stock_order" and short_question:
             checked += 1
-            expected = ["id-reserve_stock_order_later"] if x.metadata["has_oracle"] else [
-                "id-reserve_stock_order_later", "id-release_stock_item"]  # fmt: skip
-            assert x.metadata["distractor_ids"] == expected
-    assert checked >= 5
+            ids = x.metadata["distractor_ids"]
+            # the question names reserve_stock_order: the unit sharing most of its name wins,
+            # then the outline of the file holding that unit; never the oracle's own outline
+            assert ids[0] == "id-reserve_stock_order_later"
+            assert ids[1:] in ([], [f"module:{later_file}"])
+            assert len(ids) == (1 if x.metadata["has_oracle"] else 2)
+            assert f"module:{x.metadata['path']}" not in ids
+    assert checked >= 3
 
 
 def test_max_context_chars_drops_distractors(tmp_path: Path) -> None:
@@ -211,10 +230,10 @@ def test_small_pools_give_the_same_kind_of_dataset(tmp_path: Path) -> None:
     card = json.loads((out / "card.json").read_text())
     assert card["pools"] == 9
     assert abs(card["raft"]["oracle_fraction"] - 0.8) < 0.02
+    path_of = {c.id: c.path for c in chunks} | {f"module:{c.path}": c.path for c in chunks}
     for x in all_samples(out):
-        if x.metadata["question_type"] != "module":
-            ids = set(x.metadata["distractor_ids"])
-            assert all(i.split("-")[0] == x.metadata["chunk_id"].split("-")[0] for i in ids)
+        ids = set(x.metadata["distractor_ids"])
+        assert all(path_of[i] == x.metadata["path"] for i in ids)  # one file per pool here
 
 
 @pytest.mark.parametrize("raft", [True, False])
@@ -332,9 +351,36 @@ def test_module_questions_never_use_their_own_outline_as_a_distractor(tmp_path: 
     chunks = methods_only + [c for c in make_chunks(5) if c.path != "shop/mod00.py"]
     out = run_step(tmp_path, chunks, Params(test_fraction=0.0, val_fraction=0.0))
     modules = [x for x in all_samples(out) if x.metadata["question_type"] == "module"]
-    assert sorted(x.metadata["path"] for x in modules) == [f"shop/mod0{i}.py" for i in range(1, 5)]
+    # module has repeat 2: two wordings of each file's outline question
+    paths = sorted(x.metadata["path"] for x in modules)
+    assert paths == sorted([f"shop/mod0{i}.py" for i in range(1, 5)] * 2)
     for x in modules:
         ids = x.metadata["distractor_ids"]
         assert x.metadata["oracle_ids"] == [f"module:{x.metadata['path']}"]
         assert ids and x.metadata["oracle_ids"][0] not in ids
-        assert all(i.startswith("module:shop/mod0") for i in ids)
+        own_units = {c.id for c in chunks if c.path == x.metadata["path"]}
+        assert not own_units & set(ids)
+
+
+def test_each_fact_in_several_wordings_with_closed_book_copies(tmp_path: Path) -> None:
+    out = run_step(tmp_path, make_chunks(5), Params())
+    card = json.loads((out / "card.json").read_text())
+    assert card["public_units"]["units"] == 15 == card["public_units"]["with_samples"]
+    where = [
+        x for x in all_samples(out, closed_book=True)
+        if x.metadata["question_type"] == "where" and x.metadata["qualname"] == "func_1_1"
+    ]  # fmt: skip
+    raft = [x for x in where if x.input.startswith("Documents:")]
+    plain = [x for x in where if not x.input.startswith("Documents:")]
+    # `where` has repeat 3 and closed_book: three wordings, each with context and without
+    assert len(raft) == len(plain) == 3
+    assert len({x.input for x in plain}) == 3 and len({x.output for x in plain}) == 3
+    assert all("shop/mod01.py" in x.output for x in where)
+    assert {question_of(x.input) for x in raft} == {x.input for x in plain}
+    assert all("<ANSWER>:" in x.output for x in raft)
+    assert not any("<ANSWER>:" in x.output for x in plain)
+    assert all(x.metadata["closed_book"] is True for x in plain)
+    # the wordings are drawn with the seed
+    again = run_step(tmp_path, make_chunks(5), Params(seed=5), "seed5")
+    other = {x.input for x in all_samples(again) if x.metadata["question_type"] == "where"}
+    assert other != {x.input for x in all_samples(out) if x.metadata["question_type"] == "where"}

@@ -99,7 +99,28 @@ def build_report(outcome: RunOutcome) -> dict[str, Any]:
         "steps": steps,
         "all_cached": bool(steps) and all(s["cache"] == "hit" for s in steps),
         "examples": _examples(outcome),
+        "probe": metrics.get("probe"),
+        "probe_examples": _probe_examples(outcome),
     }
+
+
+def _probe_examples(outcome: RunOutcome, limit: int = 5) -> list[dict[str, Any]]:
+    """A few probe questions, one per kind, with both models' open-book answers."""
+    eval_dir = next((s.path for s in outcome.steps if s.step == "evaluate" and s.path), None)
+    rows_file = eval_dir / "probe_items.jsonl" if eval_dir else None
+    if rows_file is None or not rows_file.is_file():
+        return []
+    picked: dict[str, dict[str, Any]] = {}
+    for line in rows_file.read_text().splitlines():
+        row = json.loads(line)
+        if row.get("kind") not in picked:
+            picked[row["kind"]] = {
+                key: row.get(key)
+                for key in ("kind", "question", "expected", "retrieved")
+                + tuple(f"{r}_{m}_{x}" for r in ("challenger", "baseline")
+                        for m in ("open", "closed") for x in ("answer", "correct"))
+            }  # fmt: skip
+    return list(picked.values())[:limit]
 
 
 def write_report(home: Path, outcome: RunOutcome) -> Path:

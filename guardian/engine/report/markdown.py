@@ -6,7 +6,16 @@ from typing import Any
 
 from guardian.evaluation.gate import lower_is_better
 
-TABLE_METRICS = ("perplexity", "mean_nll", "exact_match", "n", "answer_tokens")
+TABLE_METRICS = (
+    "probe_open",
+    "probe_closed",
+    "probe_closed_seen",
+    "perplexity",
+    "mean_nll",
+    "exact_match",
+    "n",
+    "answer_tokens",
+)
 
 
 def _num(value: Any) -> str:
@@ -53,6 +62,55 @@ def _metrics(rep: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{100 * value:.0f}%"
+
+
+def _probe(rep: dict[str, Any]) -> list[str]:
+    probe = rep.get("probe")
+    if not probe or "challenger" not in probe:
+        return []
+    kind = rep.get("baseline_kind") or "baseline"
+    chal, base = probe["challenger"], probe.get("baseline", {})
+    lines = [
+        "",
+        "## Knowledge probe",
+        "",
+        f"{chal['n']} held-out questions about the mined code, worded unlike any training "
+        "template; closed-book = the bare question, open-book = with the top retrieved "
+        f"documents. Retrieval recall@k: {_pct(chal.get('retrieval_recall'))}.",
+        "",
+        f"| questions | {kind} closed | challenger closed | {kind} open | challenger open |",
+        "|---|---|---|---|---|",
+    ]
+    rows: list[tuple[str, str | None, str | None]] = [
+        ("all", "accuracy", None),
+        ("seen files", "seen", None),
+        ("unseen files", "unseen", None),
+    ]
+    rows += [(k, None, k) for k in sorted(chal["open"].get("by_kind", {}))]
+    for label, key, by_kind in rows:
+        cells = []
+        for mode in ("closed", "open"):
+            for role in (base, chal):
+                row = role.get(mode, {})
+                value = row.get("by_kind", {}).get(by_kind) if by_kind else row.get(key or "")
+                cells.append(_pct(value))
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    for ex in rep.get("probe_examples") or []:
+        mark = {True: "right", False: "wrong", None: "—"}
+        lines += [
+            "",
+            f"**{ex['kind']}**: {_quote(ex['question'])} — expected "
+            f"{_quote(', '.join(ex['expected']))}",
+            f"- challenger (open): {_quote(ex.get('challenger_open_answer'))} "
+            f"({mark[ex.get('challenger_open_correct')]})",
+            f"- {kind} (open): {_quote(ex.get('baseline_open_answer'))} "
+            f"({mark[ex.get('baseline_open_correct')]})",
+        ]
+    return lines
+
+
 def _steps(rep: dict[str, Any]) -> list[str]:
     if not rep["steps"]:
         return []
@@ -87,6 +145,16 @@ def _training(rep: dict[str, Any]) -> list[str]:
         f"{_num(m.get('train_loss_first'))} → {_num(m.get('train_loss_last'))}, "
         f"validation loss {_num(m.get('val_loss'))}",
     ]
+    if m.get("coverage") is not None:
+        stop = (
+            "time budget reached" if m.get("time_budget_hit")
+            else "stopped early (validation loss)" if m.get("stopped_early")
+            else "as planned"
+        )  # fmt: skip
+        lines.append(
+            f"- {m.get('epochs_done')} epochs ({_pct(m.get('coverage'))} of the plan, {stop}); "
+            f"adapter from step {m.get('best_step')}; padding {_pct(m.get('pad_fraction'))}"
+        )
     if m.get("resumed_from"):
         lines.append(f"- resumed from checkpoint at step {m['resumed_from']}")
     return lines
@@ -130,7 +198,7 @@ def render_markdown(rep: dict[str, Any]) -> str:
     if decision:
         lines += ["", "## Gate", ""]
         lines += [f"- {reason}" for reason in decision["reasons"]] or ["- (no checks configured)"]
-    lines += _metrics(rep) + _steps(rep) + _training(rep) + _examples(rep)
+    lines += _metrics(rep) + _probe(rep) + _steps(rep) + _training(rep) + _examples(rep)
     if rep.get("promoted_path"):
         lines += ["", f"Champion model: `{rep['promoted_path']}`"]
     return "\n".join(lines) + "\n"
