@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/guardian run-once $(DEMO_REPO) --config examples/demo-config.yaml
 
 test: $(STAMP)
-	$(BIN)/pytest -m "not slow" -q
+	$(BIN)/pytest -m "not slow and not faults" -q
 
 test-all: $(STAMP)
 	$(BIN)/pytest -q
@@ -41,6 +41,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_steps.py
+	$(BIN)/python benchmarks/knowledge_probe.py
 
 clean:
 	rm -rf build $(VENV)
