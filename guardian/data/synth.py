@@ -274,8 +274,7 @@ class PoolSynth:
         return out
 
     def _candidates(self, near: Neighbours | None, question: str, i: int) -> list[Doc]:
-        """Distractors: the documents best matching the question, never the oracle's own file
-        outline (for a unit) or the file's own units (for an outline): those state the answer."""
+        """The question's best BM25 matches, minus what states the answer (own file/units)."""
         if near is None:
             return []
         k = self.p.distractors + 1
