@@ -1,22 +1,17 @@
 """The synthesis engine: the chunks of one retrieval pool in, plain or RAFT samples out.
 
-Used by the synthesize step, which streams pools through it (`scan_chunks` indexes the chunks
-file, `load_chunks` reads one pool back).
+Used by the synthesize step, which streams pools through it (guardian/data/chunkfile.py
+reads them).
 Template answers and teacher answers go through the same grounding check before they become
 samples, and every sample carries its provenance and RAFT fields in `metadata`.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import ValidationError
-
-from guardian.core.jsonl import first_error
 from guardian.core.schema import Chunk, Sample
 from guardian.data.card import SPLITS
 from guardian.data.facts import callers_of, is_public
@@ -44,12 +39,11 @@ from guardian.data.templates import (
     fill_phrasings,
     module_fields,
 )
-from guardian.errors import DataError
 
 if TYPE_CHECKING:
     from guardian.data.teacher import Teacher
 
-__all__ = ["PoolSynth", "SynthOptions", "load_chunks", "scan_chunks"]
+__all__ = ["PoolSynth", "SynthOptions"]
 
 _RANK = {"train": 0, "val": 1, "test": 2}
 _SECTIONS = {
@@ -75,55 +69,6 @@ class SynthOptions(Protocol):
     instruction: str
     max_repeat: int | None
     closed_book: bool
-
-
-def scan_chunks(path: Path) -> dict[str, list[tuple[int, int]]]:
-    """First pass: file path -> [(byte offset, line number)] of its chunks in the JSONL file."""
-    where: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: file not found") from exc
-    with handle:
-        offset = 0
-        for lineno, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise DataError(f"{path}:{lineno}: invalid JSON ({exc})") from None
-                if not isinstance(record, dict):
-                    kind = type(record).__name__
-                    raise DataError(f"{path}:{lineno}: expected a JSON object (got {kind})")
-                if "path" not in record:
-                    raise DataError(f"{path}:{lineno}: path: Field required")
-                file_path = record["path"]
-                if not isinstance(file_path, str):
-                    raise DataError(f"{path}:{lineno}: path: Input should be a valid string")
-                where[file_path].append((offset, lineno))
-            offset += len(line)
-    return where
-
-
-def load_chunks(path: Path, spots: list[tuple[int, int]]) -> list[Chunk]:
-    """Read the chunks at the given (offset, line) spots, sorted by file position."""
-    chunks: list[Chunk] = []
-    first_line: dict[str, int] = {}
-    with path.open("rb") as handle:
-        for offset, lineno in sorted(spots):
-            handle.seek(offset)
-            try:
-                chunk = Chunk.model_validate_json(handle.readline())
-            except ValidationError as exc:
-                raise DataError(f"{path}:{lineno}: {first_error(exc)}") from None
-            if chunk.id in first_line:
-                raise DataError(
-                    f"{path}:{lineno}: id: duplicate chunk id {chunk.id} "
-                    f"(first at line {first_line[chunk.id]})"
-                )
-            first_line[chunk.id] = lineno
-            chunks.append(chunk)
-    return sorted(chunks, key=lambda c: (c.path, c.start_line, c.qualname, c.id))
 
 
 class PoolSynth:
@@ -273,6 +218,32 @@ class PoolSynth:
             out += [(phrasings[n], True) for n in picked]
         return out
 
+    def _phrased(
+        self,
+        tpl: Template,
+        key: str,
+        phrasings: list[Rendered],
+        meta: dict[str, Any],
+        oracle: Doc | None,
+        near: Neighbours | None,
+        i: int,
+    ) -> list[Sample]:
+        """The samples of one template for one unit or file: each drawn wording, RAFT (with
+        distractors for its question) or its plain closed-book copy."""
+        out: list[Sample] = []
+        for filled, plain in self._worded(tpl, key, phrasings):
+            qmeta = {**meta, "question_type": tpl.question_type}
+            if plain:
+                qmeta["closed_book"] = True
+                sample = self._emit(qmeta, filled, None, [])
+            else:
+                sample = self._emit(
+                    qmeta, filled, oracle, self._candidates(near, filled.question, i)
+                )
+            if sample is not None:
+                out.append(sample)
+        return out
+
     def _candidates(self, near: Neighbours | None, question: str, i: int) -> list[Doc]:
         """The question's best BM25 matches, minus what states the answer (own file/units)."""
         if near is None:
@@ -311,15 +282,7 @@ class PoolSynth:
                     called_by=called_by,
                 )
                 oracle = Doc(chunk.id, text)
-            for filled, plain in self._worded(tpl, chunk.id, phrasings):
-                cands = self._candidates(near, filled.question, i)
-                use = None if plain else oracle
-                qmeta = {**meta, "question_type": tpl.question_type}
-                if plain and oracle is not None:
-                    qmeta["closed_book"] = True
-                sample = self._emit(qmeta, filled, use, cands)
-                if sample is not None:
-                    out.append(sample)
+            out += self._phrased(tpl, chunk.id, phrasings, meta, oracle, near, i)
         if self.teacher is not None and chunk.docstring and not self.teacher.exhausted:
             cands = self._candidates(near, chunk.qualname, i)
             out += self._teach(chunk, {**meta, "question_type": "teacher"}, cands, near is not None)
@@ -371,15 +334,7 @@ class PoolSynth:
         out: list[Sample] = []
         for tpl in self.module_tpls:
             phrasings = fill_phrasings(tpl, facts)
-            for filled, plain in self._worded(tpl, ident, phrasings):
-                cands = self._candidates(near, filled.question, pos)
-                use = None if plain else oracle
-                qmeta = {**meta, "question_type": tpl.question_type}
-                if plain and oracle is not None:
-                    qmeta["closed_book"] = True
-                sample = self._emit(qmeta, filled, use, cands)
-                if sample is not None:
-                    out.append(sample)
+            out += self._phrased(tpl, ident, phrasings, meta, oracle, near, pos)
         return out
 
     def raft_summary(self) -> dict[str, Any]:

@@ -126,7 +126,8 @@ def _per_unit(counts: list[int]) -> dict[str, Any]:
 def run(ctx: StepContext, params: Params) -> StepResult:
     """Render every selected template over every chunk and write the split dataset."""
     # numpy-backed retrieval: keep the step registry light
-    from guardian.data.synth import PoolSynth, load_chunks, scan_chunks
+    from guardian.data.chunkfile import load_chunks, scan_chunks
+    from guardian.data.synth import PoolSynth
 
     chunks_path = ctx.input_file("chunks", "chunks.jsonl")
     where = scan_chunks(chunks_path)
