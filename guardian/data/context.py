@@ -7,7 +7,8 @@ samples did: the top-k documents for the question, then the question.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from guardian.core.schema import Chunk, Sample
 from guardian.data.facts import callers_of, top_level
@@ -40,12 +41,20 @@ class ContextIndex:
     """BM25 over every chunk document and file outline of one commit, queried with free text.
 
     `max_summary_chars` and `max_members` must match the synthesize params the model was
-    trained with, so its documents look the same as in training.
+    trained with, so its documents look the same as in training; `max_chars` and
+    `instruction` are the defaults of `prompt`. `for_synthesis` takes all four from them.
     """
 
     def __init__(
-        self, chunks: Sequence[Chunk], *, max_summary_chars: int = 240, max_members: int = 12
+        self,
+        chunks: Sequence[Chunk],
+        *,
+        max_summary_chars: int = 240,
+        max_members: int = 12,
+        max_chars: int = 2400,
+        instruction: str = DEFAULT_INSTRUCTION,
     ) -> None:
+        self.max_chars, self.instruction = max_chars, instruction
         callers = callers_of(chunks)
         self.docs: list[Doc] = []
         texts: list[str] = []
@@ -67,6 +76,18 @@ class ContextIndex:
             if d.id.startswith("module:")
         }
 
+    @classmethod
+    def for_synthesis(cls, chunks: Sequence[Chunk], synth: Mapping[str, Any]) -> ContextIndex:
+        """The index with the documents and context size of these synthesize params (a params
+        dump or a dataset card's `synthesis` block); a missing key takes the step's default."""
+        return cls(
+            chunks,
+            max_summary_chars=int(synth.get("max_summary_chars", 240)),
+            max_members=int(synth.get("max_members", 12)),
+            max_chars=int(synth.get("max_context_chars", 2400)),
+            instruction=str(synth.get("instruction") or DEFAULT_INSTRUCTION),
+        )
+
     def search(self, question: str, k: int) -> list[Doc]:
         """The k documents best matching the question, best first.
 
@@ -83,14 +104,16 @@ class ContextIndex:
         question: str,
         *,
         k: int = 3,
-        max_chars: int = 2400,
-        instruction: str = DEFAULT_INSTRUCTION,
+        max_chars: int | None = None,
+        instruction: str | None = None,
     ) -> tuple[Sample, list[str]]:
         """The RAFT-format sample for a question, and the ids of the documents it carries.
 
         Lower-ranked documents are dropped until the context fits `max_chars` (the best one
         always stays), as the synthesis does with distractors.
         """
+        max_chars = self.max_chars if max_chars is None else max_chars
+        instruction = self.instruction if instruction is None else instruction
         docs = self.search(question, k)
         while len(docs) > 1 and sum(len(d.text) for d in docs) > max_chars:
             docs.pop()

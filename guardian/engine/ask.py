@@ -59,9 +59,7 @@ def ask_setup(
     cfg: GuardianConfig, skills: SkillsFile, playbook: str, repo: Path, model: str, store: Any
 ) -> AskSetup:
     """Resolve which model answers (`champion`, `base` or a dir) and the playbook's settings."""
-    book = skills.playbooks.get(playbook)
-    if book is None:
-        raise ConfigError(f"playbook '{playbook}' not found in {skills.source or 'skills.yaml'}")
+    book = skills.playbook(playbook)
     synth: dict[str, Any] = {}
     mine_params = None
     base = cfg.base_model
@@ -139,13 +137,7 @@ class Asker:
                 samples.append(Sample(input=q, output=""))
                 docs.append([])
                 continue
-            sample, ids = self.index.prompt(
-                q,
-                k=k,
-                max_chars=int(self.setup.synth.get("max_context_chars", 2400)),
-                instruction=str(self.setup.synth.get("instruction") or "")
-                or _default_instruction(),
-            )
+            sample, ids = self.index.prompt(q, k=k)
             samples.append(sample)
             docs.append(ids)
         raw = generate_answers(self.model, self.tok, samples, max_new_tokens, batch_size)
@@ -154,18 +146,8 @@ class Asker:
         ]
 
 
-def _default_instruction() -> str:
-    from guardian.data.raft import DEFAULT_INSTRUCTION
-
-    return DEFAULT_INSTRUCTION
-
-
 def build_index(chunks: list[Chunk], synth: dict[str, Any]) -> ContextIndex:
     """The open-book index over chunks, with the documents the model was trained on."""
     from guardian.data.context import ContextIndex
 
-    return ContextIndex(
-        chunks,
-        max_summary_chars=int(synth.get("max_summary_chars", 240)),
-        max_members=int(synth.get("max_members", 12)),
-    )
+    return ContextIndex.for_synthesis(chunks, synth)

@@ -24,7 +24,6 @@ from pydantic import Field
 from guardian.core.faults import fault_point
 from guardian.core.jsonl import read_jsonl, write_json, write_jsonl
 from guardian.core.schema import Chunk, ProbeItem, Sample
-from guardian.data.raft import DEFAULT_INSTRUCTION
 from guardian.errors import DataError, StepError
 from guardian.evaluation.metrics import item_records, role_summary
 from guardian.evaluation.probe import probe_summary
@@ -159,18 +158,7 @@ def _probe(
     seen = {str(s.metadata.get("path")) for s in read_jsonl(dataset / "train.jsonl", Sample)}
     synth = _synthesis(dataset)
     items = build_probe(chunks, seen, seed=params.seed, per_kind=params.probe_per_kind)
-    index = ContextIndex(
-        chunks,
-        max_summary_chars=int(synth.get("max_summary_chars", 240)),
-        max_members=int(synth.get("max_members", 12)),
-    )
-    prompts = probe_prompts(
-        items,
-        index,
-        k=params.probe_k,
-        max_chars=int(synth.get("max_context_chars", 2400)),
-        instruction=str(synth.get("instruction") or DEFAULT_INSTRUCTION),
-    )
+    prompts = probe_prompts(items, ContextIndex.for_synthesis(chunks, synth), k=params.probe_k)
     runs: dict[str, dict[str, dict[str, list[Any]]]] = {}
     for role in ("challenger", "baseline"):
         with _active(model, role, has_champion):

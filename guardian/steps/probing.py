@@ -30,15 +30,13 @@ class ProbePrompts:
     recall: list[bool]
 
 
-def probe_prompts(
-    items: Sequence[ProbeItem], index: ContextIndex, *, k: int, max_chars: int, instruction: str
-) -> ProbePrompts:
+def probe_prompts(items: Sequence[ProbeItem], index: ContextIndex, *, k: int) -> ProbePrompts:
     """Closed- and open-book prompts for every item, and whether retrieval found its answer."""
     closed = [Sample(input=item.question, output="") for item in items]
     opened: list[Sample] = []
     recall: list[bool] = []
     for item in items:
-        sample, ids = index.prompt(item.question, k=k, max_chars=max_chars, instruction=instruction)
+        sample, ids = index.prompt(item.question, k=k)
         opened.append(sample)
         recall.append(bool(set(ids) & set(item.doc_ids)))
     return ProbePrompts({"closed": closed, "open": opened}, recall)
