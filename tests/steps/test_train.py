@@ -42,6 +42,18 @@ def _logits(model: Any, ids: list[int]) -> Any:
         return model(input_ids=torch.tensor([ids])).logits
 
 
+def _assert_reloads_as(base: Path, ctx: StepContext, model: Any, text: str, atol: float) -> None:
+    """The saved adapter on a fresh base gives the in-memory model's logits on `text`."""
+    from peft import PeftModel
+
+    from guardian.ml.base_model import load_model_and_tokenizer
+
+    fresh, tok = load_model_and_tokenizer(base)
+    loaded = PeftModel.from_pretrained(fresh, str(ctx.out_dir / "adapter"))
+    ids = tok(text)["input_ids"]
+    assert _logits(loaded, ids).allclose(_logits(model, ids), atol=atol)
+
+
 def test_params_validation_and_spec() -> None:
     with pytest.raises(ValidationError, match="max_steps"):
         Params(max_steps=-1)
@@ -147,10 +159,7 @@ def test_lora_training_lowers_loss_and_saves_a_loadable_adapter(
 def test_pissa_adapter_applies_to_the_unmodified_base(
     tiny: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from peft import PeftModel
     from safetensors.torch import load_file
-
-    from guardian.ml.base_model import load_model_and_tokenizer
 
     base, data = tiny
     ctx = _ctx(tmp_path, data)
@@ -164,10 +173,9 @@ def test_pissa_adapter_applies_to_the_unmodified_base(
     assert config["r"] == 2 * Params().r == 32
     assert config["init_lora_weights"] is True
 
-    fresh, tok = load_model_and_tokenizer(base)
-    loaded = PeftModel.from_pretrained(fresh, str(ctx.out_dir / "adapter"))
-    ids = tok("Where is `scan_repo` defined? It is in guardian/core.py")["input_ids"]
-    assert _logits(loaded, ids).allclose(_logits(trained.model, ids), atol=1e-4)
+    _assert_reloads_as(
+        base, ctx, trained.model, "Where is `scan_repo` defined? It is in guardian/core.py", 1e-4
+    )
 
 
 def test_bad_target_modules(tiny: tuple[Path, Path], tmp_path: Path) -> None:
@@ -221,9 +229,6 @@ def test_epochs_by_default_cover_the_data(tiny: tuple[Path, Path], tmp_path: Pat
 def test_early_stopping_keeps_the_best_adapter(
     tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from peft import PeftModel
-
-    from guardian.ml.base_model import load_model_and_tokenizer
 
     seen = _scripted_val(monkeypatch, {2: 5.0, 4: 4.0, 6: 4.5, 8: 4.6})
     base, data = tiny
@@ -241,10 +246,7 @@ def test_early_stopping_keeps_the_best_adapter(
     assert all(saved[k].allclose(v) for k, v in seen[4].items())
     assert not all(saved[k].allclose(v) for k, v in seen[8].items())
 
-    fresh, tok = load_model_and_tokenizer(base)
-    loaded = PeftModel.from_pretrained(fresh, str(ctx.out_dir / "adapter"))
-    ids = tok("Where is `scan_repo` defined?")["input_ids"]
-    assert _logits(loaded, ids).allclose(_logits(trained.model, ids), atol=1e-5)
+    _assert_reloads_as(base, ctx, trained.model, "Where is `scan_repo` defined?", 1e-5)
 
 
 def test_time_budget_stops_after_the_first_step(tiny: tuple[Path, Path], tmp_path: Path) -> None:
