@@ -67,7 +67,7 @@ class ContextIndex:
         for path, members in top_level(chunks).items():
             facts = module_fields(path, members, max_members)
             if facts["outline"]:
-                self.docs.append(Doc(f"module:{path}", module_document(path, facts["outline"])))
+                self.docs.append(Doc(f"module:{path}", module_document(path, facts)))
                 texts.append(module_index_text(path, facts))
         self.index = BM25([terms(t) for t in texts])
         self._outline_of = {

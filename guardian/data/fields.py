@@ -22,7 +22,16 @@ from guardian.data.docfacts import (
     summary_quote,
 )
 
-__all__ = ["DOC_FIELDS", "FIELDS", "MODULE_FIELDS", "chunk_fields", "module_fields"]
+__all__ = [
+    "DOC_FIELDS",
+    "FIELDS",
+    "MODULE_FIELDS",
+    "callers_line",
+    "chunk_fields",
+    "module_fields",
+    "params_line",
+    "returns_line",
+]
 
 FIELDS: tuple[str, ...] = (
     "qualname",
@@ -44,6 +53,8 @@ FIELDS: tuple[str, ...] = (
     "returns_type",
     "callers",
     "callers_line",
+    "params_line",
+    "returns_line",
     "file_name",
     "call",
     "import_line",
@@ -53,7 +64,14 @@ FIELDS: tuple[str, ...] = (
     "end_line",
     "language",
 )
-MODULE_FIELDS: tuple[str, ...] = ("module", "path", "language", "outline", "members")
+MODULE_FIELDS: tuple[str, ...] = (
+    "module",
+    "path",
+    "language",
+    "outline",
+    "members",
+    "defines_line",
+)
 DOC_FIELDS = frozenset(
     {"docstring", "summary", "summary_quote", "returns", "returns_quote", "raises", "raises_quote"}
 )
@@ -64,6 +82,23 @@ def _names(items: Collection[str] | None) -> str:
     if len(quoted) < 2:
         return "".join(quoted)
     return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def params_line(chunk: Chunk) -> str:
+    """The document line naming a def's parameters (`Parameters: a, b`), "" when it has none."""
+    names = parameter_names(chunk)
+    return f"Parameters: {', '.join(names)}" if names else ""
+
+
+def returns_line(chunk: Chunk) -> str:
+    """The document line naming a def's return annotation (`Return type: int`), or ""."""
+    ret = return_annotation(chunk)
+    return f"Return type: {ret}" if ret else ""
+
+
+def callers_line(callers: Collection[str]) -> str:
+    """The document line naming the units that call a unit (`Called by: f, C.g`), or ""."""
+    return f"Called by: {', '.join(sorted(callers))}" if callers else ""
 
 
 def chunk_fields(
@@ -102,7 +137,9 @@ def chunk_fields(
         "param_names": lambda: _names(parameter_names(chunk)),
         "returns_type": lambda: return_annotation(chunk),
         "callers": lambda: _names(sorted(callers)),
-        "callers_line": lambda: f"Called by: {', '.join(sorted(callers))}" if callers else "",
+        "callers_line": lambda: callers_line(callers),
+        "params_line": lambda: params_line(chunk),
+        "returns_line": lambda: returns_line(chunk),
         "file_name": lambda: chunk.path.rsplit("/", 1)[-1],
         "call": lambda: call_example(chunk),
         "import_line": lambda: import_line(chunk, module),
@@ -120,7 +157,8 @@ def module_fields(path: str, members: list[Chunk], max_members: int = 12) -> dic
     """Facts about one file from its top-level units (module-scope templates and documents).
 
     `outline` lists the signatures of the first `max_members` top-level units, one a line;
-    `members` names them in a sentence, saying how many more there are.
+    `members` names them in a sentence, saying how many more there are, and `defines_line`
+    is the document line listing them (`Defines: A, f (+2 more)`).
     """
     top = sorted(
         (c for c in members if "." not in c.qualname), key=lambda c: (c.start_line, c.qualname)
@@ -130,10 +168,13 @@ def module_fields(path: str, members: list[Chunk], max_members: int = 12) -> dic
     if len(top) > len(shown):
         names.append(f"{len(top) - len(shown)} more definitions")
     members_text = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+    more = f" (+{len(top) - len(shown)} more)" if len(top) > len(shown) else ""
+    defines = f"Defines: {', '.join(c.qualname for c in shown)}{more}" if shown else ""
     return {
         "module": module_name(path),
         "path": path,
         "language": top[0].language if top else "",
         "outline": "\n".join(c.signature.strip() for c in shown),
         "members": members_text,
+        "defines_line": defines,
     }

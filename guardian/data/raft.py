@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 
 from guardian.core.schema import Chunk
 from guardian.data.docfacts import doc_section, summary_quote
+from guardian.data.fields import callers_line, params_line, returns_line
 from guardian.data.templates import BEGIN_QUOTE, END_QUOTE, module_name
 
 __all__ = [
@@ -72,9 +73,10 @@ def chunk_document(
     max_summary_chars: int | None = 240,
     called_by: Sequence[str] = (),
 ) -> str:
-    """A chunk as a compact context document: location, signature and docstring summary.
+    """A chunk as a compact context document: location, signature, docstring summary, facts.
 
-    `called_by` adds a line naming the units that call this one (see data/facts.py).
+    The facts are labelled lines a question can be answered from by quoting one: the
+    parameter names, the return type, and (`called_by`, see data/facts.py) the callers.
 
     The summary (first docstring paragraph) is clipped to `max_summary_chars` unless that is
     None (0 leaves it out). `sections` ("returns", "raises") append those docstring sections
@@ -87,14 +89,14 @@ def chunk_document(
         summary = _clip(summary, max_summary_chars) if max_summary_chars > 0 else ""
     location = f"{chunk.path}:{chunk.start_line}-{chunk.end_line}"
     parts = [f"{location} {chunk.kind} {chunk.qualname}", chunk.signature.strip()]
+    facts = (params_line(chunk), returns_line(chunk), callers_line(called_by))
+    parts += [line for line in facts if line]
     if summary:
         parts.append(summary)
     for name in sections:
         block = doc_section(docstring, "returns" if name == "returns" else "raises")
         if block:
             parts.append(f"{name.capitalize()}: {block}")
-    if called_by:
-        parts.append("Called by: " + ", ".join(called_by))
     if code:
         parts.append(chunk.code.strip("\n"))
     return "\n".join(parts)
@@ -110,9 +112,11 @@ def module_index_text(path: str, facts: dict[str, str]) -> str:
     return f"{path} {facts['module']} {facts['outline']}"
 
 
-def module_document(path: str, outline: str) -> str:
-    """A file's outline as a context document: its path and its top-level signatures."""
-    return f"{path} module {module_name(path)}\n{outline}"
+def module_document(path: str, facts: dict[str, str]) -> str:
+    """A file's outline as a context document: its path, the names it defines (one line to
+    quote) and their signatures (`facts` from `module_fields`)."""
+    lines = [f"{path} module {module_name(path)}", facts["defines_line"], facts["outline"]]
+    return "\n".join(line for line in lines if line)
 
 
 def raft_input(docs: Sequence[str], question: str) -> str:

@@ -69,6 +69,7 @@ class SynthOptions(Protocol):
     instruction: str
     max_repeat: int | None
     closed_book: bool
+    closed_book_wordings: int | None
 
 
 class PoolSynth:
@@ -135,7 +136,7 @@ class PoolSynth:
                 ranks.append(_RANK[self.assignment[c.path]])
                 groups.append((f"{c.path}:{c.qualname}", c.content_hash))
             for x, facts in modules.items():
-                self.docs.append(Doc(f"module:{x}", module_document(x, facts["outline"])))
+                self.docs.append(Doc(f"module:{x}", module_document(x, facts)))
                 texts.append(module_index_text(x, facts))
                 ranks.append(_RANK[self.assignment[x]])
                 groups.append((f"module:{x}",))
@@ -208,14 +209,17 @@ class PoolSynth:
         """The phrasings to emit for one unit, each with whether it is the plain copy.
 
         `repeat` distinct phrasings are drawn with the seed; a `closed_book` template under
-        RAFT also gets each one as a plain sample, so the fact is learned without context.
+        RAFT also gets plain samples, so the fact is learned without context: those drawn
+        wordings first, then more up to `closed_book_wordings` (None: every wording; plain
+        copies are short, and a fact learned in many wordings is recalled under new ones).
         """
         rng = sample_rng(self.p.seed, key, tpl.question_type, "phrasing")
+        order = rng.sample(range(len(phrasings)), len(phrasings))
         repeat = min(tpl.repeat, self.p.max_repeat or tpl.repeat, len(phrasings))
-        picked = sorted(rng.sample(range(len(phrasings)), repeat))
-        out = [(phrasings[n], False) for n in picked]
+        out = [(phrasings[n], False) for n in sorted(order[:repeat])]
         if self.p.raft and tpl.closed_book and self.p.closed_book:
-            out += [(phrasings[n], True) for n in picked]
+            plain = self.p.closed_book_wordings or len(phrasings)
+            out += [(phrasings[n], True) for n in sorted(order[: max(repeat, plain)])]
         return out
 
     def _phrased(
@@ -330,7 +334,7 @@ class PoolSynth:
         ident = f"module:{path}"
         meta: dict[str, Any] = {"chunk_id": ident, "path": path, "commit": commit}
         meta |= {"qualname": facts["module"], "split": split}
-        oracle = Doc(ident, module_document(path, facts["outline"])) if near is not None else None
+        oracle = Doc(ident, module_document(path, facts)) if near is not None else None
         out: list[Sample] = []
         for tpl in self.module_tpls:
             phrasings = fill_phrasings(tpl, facts)

@@ -65,6 +65,9 @@ class Params(StepParams):
     closed_book: bool = Field(
         default=True, description="with RAFT, also emit closed_book templates' plain copies"
     )
+    closed_book_wordings: int | None = Field(
+        default=None, ge=1, description="plain copies per unit (None: one per wording)"
+    )
     min_pool: int = Field(default=64, ge=1)
     max_pool: int = Field(default=4000, ge=2)
     instruction: str = Field(default=DEFAULT_INSTRUCTION, min_length=1)

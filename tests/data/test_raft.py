@@ -98,14 +98,18 @@ def test_answer_and_question_round_trip() -> None:
 
 def test_chunk_document_forms() -> None:
     chunk = make_chunk()
-    compact = chunk_document(chunk, max_summary_chars=15)
-    assert compact.splitlines()[:2] == [
+    compact = chunk_document(chunk, max_summary_chars=15, called_by=["Order.place", "Cart.add"])
+    # the facts a question asks for are labelled lines, quotable one at a time
+    assert compact.splitlines() == [
         "shop/stock.py:40-60 method Stock.reserve",
         "def reserve(self, qty: int) -> str",
+        "Parameters: qty",
+        "Return type: str",
+        "Called by: Cart.add, Order.place",
+        "Reserve stock ...",
     ]
-    assert compact.endswith("\nReserve stock ...") and "Raises" not in compact
     full = chunk_document(chunk, sections=("raises", "returns"), max_summary_chars=None)
-    assert full.splitlines()[2:] == [
+    assert full.splitlines()[4:] == [
         "Reserve stock for an order.",
         "Raises: OutOfStock: when fewer than qty are free.",
         "Returns: The reservation id.",
@@ -113,10 +117,11 @@ def test_chunk_document_forms() -> None:
     assert "def reserve(self, qty: int) -> str:\n    return 'r1'" in chunk_document(
         chunk, code=True
     )
-    bare = chunk_document(make_chunk(docstring=None))
-    assert bare == "shop/stock.py:40-60 method Stock.reserve\ndef reserve(self, qty: int) -> str"
-    assert module_document("shop/stock.py", "class Stock") == (
-        "shop/stock.py module shop.stock\nclass Stock"
+    bare = chunk_document(make_chunk(docstring=None, signature="def reserve(self)"))
+    assert bare == "shop/stock.py:40-60 method Stock.reserve\ndef reserve(self)"
+    facts = {"outline": "class Stock\ndef level(sku)", "defines_line": "Defines: Stock, level"}
+    assert module_document("shop/stock.py", facts) == (
+        "shop/stock.py module shop.stock\nDefines: Stock, level\nclass Stock\ndef level(sku)"
     )
     assert fallback_cot(Doc("c1", bare)) == (
         f"The relevant document is {B}shop/stock.py:40-60 method Stock.reserve{E}."

@@ -160,7 +160,7 @@ def grounded_teacher(body: dict[str, Any]) -> tuple[int, bytes]:
     """Quote the document's summary line once faithfully and once made up."""
     prompt = body["messages"][1]["content"]
     document = prompt.split("Document:\n", 1)[1].split("\n\nWrite ", 1)[0]
-    summary = document.splitlines()[2]
+    summary = next(line for line in document.splitlines() if line.startswith("Compute"))
     pairs = [
         {"question": "What is it for?", "answer": f"It says {B}{summary}{E}\n<ANSWER>: {summary}"},
         {"question": "Is it fast?", "answer": f"It says {B}It is very fast.{E}\n<ANSWER>: yes"},

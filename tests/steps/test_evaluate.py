@@ -214,13 +214,21 @@ def test_real_smollm2_end_to_end(tmp_path: Path) -> None:
     assert math.isfinite(trained.metrics["train_loss_last"])
     assert (model_dir / "adapter" / "adapter_model.safetensors").is_file()
 
+    from guardian.core.jsonl import write_jsonl
+    from tests.data.test_probe import chunks
+
+    mined = tmp_path / "chunks"
+    write_jsonl(mined / "chunks.jsonl", chunks())
     out = tmp_path / "eval"
     out.mkdir()
-    inputs = {"model": model_dir, "dataset": data}
+    inputs = {"model": model_dir, "dataset": data, "chunks": mined}
     ctx = StepContext(repo=tmp_path, out_dir=out, home=home, inputs=inputs)
-    params_eval = evaluate.Params(em_items=2, max_new_tokens=8, batch_size=4)
+    params_eval = evaluate.Params(
+        em_items=2, max_new_tokens=8, batch_size=4, probe_per_kind=1, probe_max_new_tokens=16
+    )
     metrics = evaluate.run(ctx, params_eval).metrics
     assert metrics["n"] == 4
+    assert 0.0 <= metrics["challenger_probe_open"] <= 1.0
     assert math.isfinite(metrics["challenger_perplexity"]) and metrics["challenger_perplexity"] > 1
     assert math.isfinite(metrics["baseline_perplexity"]) and metrics["baseline_perplexity"] > 1
 

@@ -12,6 +12,7 @@ from guardian.core.jsonl import read_jsonl, write_jsonl
 from guardian.core.schema import Chunk, Sample
 from guardian.data.raft import ANSWER_TAG, final_answer, question_of, ungrounded_quotes
 from guardian.data.split import split_files
+from guardian.data.templates import Template, load_templates
 from guardian.errors import ConfigError, DataError
 from guardian.steps.base import StepContext
 from guardian.steps.synthesize import SPEC, Params, resolve_templates_dir, run
@@ -103,9 +104,9 @@ def test_split_is_by_file_and_metadata_is_complete(tmp_path: Path) -> None:
     card = json.loads((out / "card.json").read_text())
     assert card["samples"] == {s: len(x) for s, x in load(out, closed_book=True).items()}
     assert card["files"] == {s: sorted(paths[s]) for s in SPLITS}
-    # 24 units x 3 wordings x (RAFT + closed-book copy); 8 files x 2 wordings x 2
-    assert sum(card["question_types"]["where"].values()) == 24 * 3 * 2
-    assert sum(card["question_types"]["module"].values()) == 8 * 2 * 2
+    # 24 units x (3 RAFT wordings + a closed-book copy in each of 9); 8 files x (3 + 8)
+    assert sum(card["question_types"]["where"].values()) == 24 * (3 + 9)
+    assert sum(card["question_types"]["module"].values()) == 8 * (3 + 8)
 
 
 def test_plain_mode_has_no_context(tmp_path: Path) -> None:
@@ -113,14 +114,11 @@ def test_plain_mode_has_no_context(tmp_path: Path) -> None:
     samples = all_samples(out)
     assert samples and all(set(x.metadata) == PLAIN_KEYS for x in samples)
     where = [x for x in samples if x.metadata["question_type"] == "where"]
-    asked = {x.input for x in where}
     for x in where:
         module = x.metadata["path"].removesuffix(".py").replace("/", ".")
-        assert (
-            f"Where is `{x.metadata['qualname']}` defined?" in asked
-            or (f"Where is `{module}.{x.metadata['qualname']}` defined?" in asked)
-            or f"Where can I find `{x.metadata['qualname']}`?" in asked
-        )
+        qualname = x.metadata["qualname"]
+        assert f"`{qualname}`" in x.input or f"`{module}.{qualname}`" in x.input
+        assert x.metadata["path"] in x.output
     assert all("Documents:" not in x.input and ANSWER_TAG not in x.output for x in samples)
     assert "raft" not in json.loads((out / "card.json").read_text())
 
@@ -351,15 +349,20 @@ def test_module_questions_never_use_their_own_outline_as_a_distractor(tmp_path: 
     chunks = methods_only + [c for c in make_chunks(5) if c.path != "shop/mod00.py"]
     out = run_step(tmp_path, chunks, Params(test_fraction=0.0, val_fraction=0.0))
     modules = [x for x in all_samples(out) if x.metadata["question_type"] == "module"]
-    # module has repeat 2: two wordings of each file's outline question
+    # module has repeat 3: three wordings of each file's outline question
     paths = sorted(x.metadata["path"] for x in modules)
-    assert paths == sorted([f"shop/mod0{i}.py" for i in range(1, 5)] * 2)
+    assert paths == sorted([f"shop/mod0{i}.py" for i in range(1, 5)] * 3)
     for x in modules:
         ids = x.metadata["distractor_ids"]
         assert x.metadata["oracle_ids"] == [f"module:{x.metadata['path']}"]
         assert ids and x.metadata["oracle_ids"][0] not in ids
         own_units = {c.id for c in chunks if c.path == x.metadata["path"]}
         assert not own_units & set(ids)
+
+
+def shipped_templates() -> list[Template]:
+    """The templates the package ships in prompts/."""
+    return load_templates(resolve_templates_dir("prompts"))
 
 
 def test_each_fact_in_several_wordings_with_closed_book_copies(tmp_path: Path) -> None:
@@ -372,11 +375,20 @@ def test_each_fact_in_several_wordings_with_closed_book_copies(tmp_path: Path) -
     ]  # fmt: skip
     raft = [x for x in where if x.input.startswith("Documents:")]
     plain = [x for x in where if not x.input.startswith("Documents:")]
-    # `where` has repeat 3 and closed_book: three wordings, each with context and without
-    assert len(raft) == len(plain) == 3
-    assert len({x.input for x in plain}) == 3 and len({x.output for x in plain}) == 3
+    # `where` has repeat 3 and closed_book: three wordings with context, and a plain copy in
+    # every wording (9), the three drawn for RAFT among them
+    wordings = len(next(t for t in shipped_templates() if t.question_type == "where").phrasings())
+    assert len(raft) == 3 and len(plain) == wordings == 9
+    assert len({x.input for x in plain}) == 9 and len({x.output for x in plain}) >= 8
     assert all("shop/mod01.py" in x.output for x in where)
-    assert {question_of(x.input) for x in raft} == {x.input for x in plain}
+    assert {question_of(x.input) for x in raft} < {x.input for x in plain}
+    capped = run_step(tmp_path, make_chunks(5), Params(closed_book_wordings=4), "capped")
+    plain_capped = [
+        x for x in all_samples(capped, closed_book=True)
+        if x.metadata["question_type"] == "where" and x.metadata["qualname"] == "func_1_1"
+        and x.metadata.get("closed_book")
+    ]  # fmt: skip
+    assert len(plain_capped) == 4
     assert all("<ANSWER>:" in x.output for x in raft)
     assert not any("<ANSWER>:" in x.output for x in plain)
     assert all(x.metadata["closed_book"] is True for x in plain)
