@@ -106,6 +106,7 @@ class FitOutcome:
     time_budget_hit: bool = False
     examples_seen: int = 0
     pad_fraction: float = 0.0
+    files_seen: int = 0
 
 
 def fit(
@@ -293,7 +294,8 @@ class _Loop:
 
     def outcome(self, seconds: float) -> FitOutcome:
         """The run's summary; examples and padding are recomputed from the (pure) batch plan."""
-        stats = self.plan.stats(self.done * self.params.grad_accum)
+        micro = self.done * self.params.grad_accum
+        stats = self.plan.stats(micro)
         best = self.best
         return FitOutcome(
             rows=self.rows,
@@ -307,6 +309,7 @@ class _Loop:
             time_budget_hit=self.stop == "time_budget",
             examples_seen=stats.examples,
             pad_fraction=round(stats.pad_fraction, 4),
+            files_seen=len(self.plan.groups_seen(micro) - {""}),
         )
 
 

@@ -38,13 +38,18 @@ _PLAIN_PROMPT = "### Question:\n{user}\n\n### Answer:\n"
 
 @dataclass(frozen=True)
 class EncodedExample:
-    """Token ids of one sample; `labels` is -100 on prompt tokens, ids on answer tokens."""
+    """Token ids of one sample; `labels` is -100 on prompt tokens, ids on answer tokens.
+
+    `group` is the file the sample is about (its `metadata.path`): batch plans spread
+    every file over each epoch, so a run stopped by its time budget still saw them all.
+    """
 
     input_ids: list[int]
     labels: list[int]
     prompt_len: int
     full_len: int
     truncated: bool
+    group: str = ""
 
     @property
     def answer_tokens(self) -> int:
@@ -123,6 +128,7 @@ def encode_example(tok: PreTrainedTokenizerBase, sample: Sample, max_len: int) -
         prompt_len=len(prompt),
         full_len=full_len,
         truncated=truncated,
+        group=str(sample.metadata.get("path") or ""),
     )
 
 
@@ -142,25 +148,62 @@ def collate(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, torch.Ten
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
+def spread_order(groups: Sequence[str], rng: random.Random) -> list[int]:
+    """A random order of indices in which every group comes early and in proportion.
+
+    One index of each group first (in random order), then the rest interleaved so each
+    group's share of any prefix matches its share of the whole: a prefix of the epoch is a
+    stratified sample of the files, not a lottery.
+    """
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    firsts: list[int] = []
+    keyed: list[tuple[float, int]] = []
+    for idx in members.values():
+        rng.shuffle(idx)
+        firsts.append(idx[0])
+        keyed += [((r + rng.random()) / len(idx), i) for r, i in enumerate(idx) if r]
+    rng.shuffle(firsts)
+    return firsts + [i for _key, i in sorted(keyed)]
+
+
 def epoch_batches(
-    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, grouped: bool = True
+    lengths: Sequence[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    grouped: bool = True,
+    groups: Sequence[str] | None = None,
 ) -> list[list[int]]:
     """One epoch's batches of indices; grouped: similar lengths share a batch, order random.
 
     A pure function of its arguments: shuffle, sort buckets of `BUCKET_BATCHES` batches by
     length, cut into batches, shuffle the batches. Ungrouped: the shuffle cut into batches.
+    With `groups` (the file of each example) the shuffle is `spread_order`, the first bucket
+    holds just one example of each file, and batches are shuffled within their bucket only:
+    the epoch's first few batches cover every file, and any prefix stays stratified.
     """
     rng = random.Random(f"guardian-batches:{seed}:{epoch}")
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
     span = batch_size * BUCKET_BATCHES if grouped else batch_size
+    if groups is None:
+        order = list(range(len(lengths)))
+        rng.shuffle(order)
+        starts = list(range(0, len(order), span))
+    else:
+        order = spread_order(groups, rng)
+        first = math.ceil(len(set(groups)) / batch_size) * batch_size
+        starts = [0, *range(first, len(order), span)]
     batches: list[list[int]] = []
-    for start in range(0, len(order), span):
-        bucket = order[start : start + span]
+    for start, end in zip(starts, [*starts[1:], len(order)], strict=True):
+        bucket = order[start:end]
         if grouped:
             bucket.sort(key=lambda i: lengths[i])
-        batches += [bucket[k : k + batch_size] for k in range(0, len(bucket), batch_size)]
-    if grouped:
+        cut = [bucket[k : k + batch_size] for k in range(0, len(bucket), batch_size)]
+        if grouped and groups is not None:
+            rng.shuffle(cut)
+        batches += cut
+    if grouped and groups is None:
         rng.shuffle(batches)
     return batches
 
@@ -195,15 +238,23 @@ class BatchPlan:
         self.grouped = grouped
         self.per_epoch = math.ceil(len(examples) / batch_size)
         self._lengths = [len(ex.input_ids) for ex in examples]
+        groups = [ex.group for ex in examples]
+        self._groups = groups if any(groups) else None
         self._epoch: tuple[int, list[list[int]]] = (-1, [])
 
     def indices(self, index: int) -> list[int]:
         """Indices (into the examples) of micro-batch `index`, counted from the first epoch."""
         epoch, pos = divmod(index, self.per_epoch)
         if self._epoch[0] != epoch:
-            order = epoch_batches(self._lengths, self.batch_size, self.seed, epoch, self.grouped)
+            order = epoch_batches(
+                self._lengths, self.batch_size, self.seed, epoch, self.grouped, self._groups
+            )
             self._epoch = (epoch, order)
         return self._epoch[1][pos]
+
+    def groups_seen(self, n_micro: int) -> set[str]:
+        """The groups (files) of the examples in micro-batches 0 .. n_micro-1."""
+        return {self.examples[i].group for b in range(n_micro) for i in self.indices(b)}
 
     def batch(self, index: int) -> list[EncodedExample]:
         """The examples of micro-batch `index`."""

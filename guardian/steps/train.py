@@ -119,7 +119,8 @@ def train_model(
     write_jsonl(ctx.out_dir / "loss_log.jsonl", outcome.rows)
     write_json(ctx.out_dir / "base.json", ref.model_dump(mode="json"))
     ckpt_path.unlink(missing_ok=True)
-    metrics = _metrics(outcome, total, len(train_ex), planned)
+    n_files = len({ex.group for ex in train_ex} - {""})
+    metrics = _metrics(outcome, total, len(train_ex), planned, n_files)
     log.info("train finished", **metrics)
     outputs = ["adapter", "loss_log.jsonl", "train_plan.json", "base.json"]
     return Trained(StepResult(outputs=outputs, metrics=metrics), model)
@@ -129,8 +130,11 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _metrics(outcome: FitOutcome, total: int, n_train: int, planned: BatchStats) -> dict[str, Any]:
-    """The step's metrics; `coverage` is examples seen / examples the plan would have seen."""
+def _metrics(
+    outcome: FitOutcome, total: int, n_train: int, planned: BatchStats, n_files: int
+) -> dict[str, Any]:
+    """The step's metrics; `coverage` is examples seen / examples the plan would have seen,
+    `files_covered` the share of the training files (`metadata.path`) those examples are about."""
     losses = [row["loss"] for row in outcome.rows if "loss" in row]
     return {
         "train_loss_first": _mean(losses[:LOSS_WINDOW]),
@@ -141,6 +145,7 @@ def _metrics(outcome: FitOutcome, total: int, n_train: int, planned: BatchStats)
         "n_train": n_train,
         "epochs_done": round(outcome.examples_seen / n_train, 3),
         "coverage": round(outcome.examples_seen / max(1, planned.examples), 4),
+        "files_covered": round(outcome.files_seen / n_files, 4) if n_files else None,
         "pad_fraction": outcome.pad_fraction,
         "best_step": outcome.best_step,
         "stopped_early": outcome.stopped_early,

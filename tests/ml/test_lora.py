@@ -57,6 +57,30 @@ def test_grouping_pads_far_less_than_random_batches() -> None:
     assert BatchPlan(_examples([30] * 16), 4, seed=0).stats(8).pad_fraction == 0.0
 
 
+def test_with_files_the_first_batches_cover_every_file_and_prefixes_stay_stratified() -> None:
+    # one big file, a middling one, and 40 files of one or two samples each
+    groups = ["big.py"] * 600 + ["mid.py"] * 150 + [f"f{i}.py" for i in range(40) for _ in (0, 1)]
+    lengths = _varied_lengths(len(groups))
+    examples = [
+        EncodedExample(list(range(n)), [-100] * (n - 1) + [1], n - 1, n, False, g)
+        for n, g in zip(lengths, groups, strict=True)
+    ]
+    plan = BatchPlan(examples, 8, seed=4)
+    assert sorted(i for b in range(plan.per_epoch) for i in plan.indices(b)) == list(range(830))
+    # 42 files: one example of each fills the first ceil(42 / 8) = 6 batches (48 examples)
+    assert plan.groups_seen(6) == set(groups)
+    assert len(plan.groups_seen(3)) < 42
+    # the next bucket (batches 6-55) holds each file's share of the rest (76%, 19%, 5%)
+    bucket = [groups[i] for b in range(6, 56) for i in plan.indices(b)]
+    assert len(bucket) == 400
+    assert 0.68 < bucket.count("big.py") / 400 < 0.84
+    assert 0.12 < bucket.count("mid.py") / 400 < 0.26
+    # still length-grouped, and a pure function of the seed
+    assert plan.stats(plan.per_epoch).pad_fraction < 0.08
+    assert BatchPlan(examples, 8, seed=4).indices(50) == plan.indices(50)
+    assert BatchPlan(examples, 8, seed=5).indices(50) != plan.indices(50)
+
+
 def test_batch_of_an_index_is_the_same_in_a_fresh_plan() -> None:
     """A resumed run builds a new plan and asks for batch k directly: same examples as before."""
     examples = _examples(_varied_lengths(50))

@@ -257,6 +257,7 @@ def test_time_budget_stops_after_the_first_step(tiny: tuple[Path, Path], tmp_pat
     assert metrics["time_budget_hit"] and not metrics["stopped_early"]
     assert metrics["steps"] == 1 and metrics["steps_planned"] == 18
     assert metrics["coverage"] == round(4 / 72, 4) and metrics["epochs_done"] == round(4 / 24, 3)
+    assert metrics["files_covered"] == 1.0  # all 24 samples are about guardian/core.py
     assert metrics["best_step"] == 1 and metrics["val_loss"] is not None
     assert [r["step"] for r in _rows(ctx)] == [1, 1]
     assert (ctx.out_dir / "adapter" / "adapter_model.safetensors").is_file()

@@ -155,6 +155,8 @@ def _training(rep: dict[str, Any]) -> list[str]:
             f"- {m.get('epochs_done')} epochs ({_pct(m.get('coverage'))} of the plan, {stop}); "
             f"adapter from step {m.get('best_step')}; padding {_pct(m.get('pad_fraction'))}"
         )
+    if m.get("files_covered") is not None:
+        lines.append(f"- training files covered: {_pct(m.get('files_covered'))}")
     if m.get("resumed_from"):
         lines.append(f"- resumed from checkpoint at step {m['resumed_from']}")
     return lines
