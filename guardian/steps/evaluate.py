@@ -250,4 +250,5 @@ SPEC = StepSpec(
     needs=("model", "dataset", "chunks"),
     optional_needs=("baseline",),
     provides="metrics",
+    version="2",
 )

@@ -211,6 +211,6 @@ SPEC = StepSpec(
     params=Params,
     needs=("chunks",),
     provides="dataset",
-    version="2",
+    version="3",
     extra_key=templates_digest,
 )

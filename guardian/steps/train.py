@@ -219,5 +219,6 @@ SPEC = StepSpec(
     params=Params,
     needs=("dataset",),
     provides="model",
+    version="2",
     extra_key=base_fingerprint,
 )
