@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,17 @@ def resolve_params(spec: StepSpec, skill: SkillDef, config: GuardianConfig) -> S
     return spec.params.model_validate(raw)
 
 
+def library_versions(names: Iterable[str]) -> dict[str, str]:
+    """Installed version of each distribution ("absent" when not installed)."""
+    out: dict[str, str] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
 def step_key(
     spec: StepSpec,  # type: ignore[type-arg]
     params: StepParams,
@@ -32,12 +45,14 @@ def step_key(
     repo_rev: str | None,
     home: Path,
 ) -> str:
-    """The cache key of a step: name, version, params, input digests, and HEAD commit if used."""
+    """The cache key of a step: name, version, the params that shape its output, input digests,
+    HEAD commit if used, and the versions of the libraries it declares."""
     return cache_key(
         {
             "step": spec.name,
             "version": spec.version,
-            "params": params.model_dump(mode="json"),
+            "params": params.model_dump(mode="json", exclude=set(spec.unkeyed)),
+            "libraries": library_versions(spec.libraries),
             "inputs": input_digests,
             "repo_rev": repo_rev if spec.uses_repo else None,
             "extra": spec.extra_key(params, home) if spec.extra_key else None,

@@ -22,7 +22,7 @@ from guardian.mining.files import FileResult
 log = structlog.get_logger(__name__)
 
 MINER_VERSION = "2"
-_PACKAGES = (
+PARSER_DISTRIBUTIONS = (
     "tree-sitter",
     "tree-sitter-python",
     "tree-sitter-javascript",
@@ -36,7 +36,7 @@ _PACKAGES = (
 @lru_cache(maxsize=1)
 def _versions() -> str:
     found = []
-    for name in _PACKAGES:
+    for name in PARSER_DISTRIBUTIONS:
         try:
             found.append(f"{name}={metadata.version(name)}")
         except metadata.PackageNotFoundError:

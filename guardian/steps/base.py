@@ -68,7 +68,9 @@ class StepSpec(Generic[P]):
     changes, so stale artifacts are not reused. `uses_repo` keys the step on the repo's HEAD
     commit as well as on its inputs. `extra_key` adds material the params only point at (the
     contents of a templates dir, the base model's fingerprint), given the params and the state
-    dir, so changing those invalidates the cache too.
+    dir, so changing those invalidates the cache too. `unkeyed` names params that do not
+    change the output (parallelism) and stay out of the key; `libraries` names the installed
+    distributions whose versions shape the output, which join the key.
     """
 
     name: str
@@ -80,3 +82,5 @@ class StepSpec(Generic[P]):
     uses_repo: bool = False
     optional_needs: tuple[str, ...] = ()
     extra_key: Callable[[P, Path], Any] | None = None
+    unkeyed: frozenset[str] = frozenset()
+    libraries: tuple[str, ...] = ()

@@ -251,4 +251,5 @@ SPEC = StepSpec(
     optional_needs=("baseline",),
     provides="metrics",
     version="2",
+    libraries=("torch", "transformers", "peft"),
 )

@@ -32,6 +32,7 @@ from guardian.core.gitutil import is_git_repo, resolve_commit
 from guardian.core.jsonl import write_json
 from guardian.core.schema import Language
 from guardian.errors import RepoError
+from guardian.mining.cache import PARSER_DISTRIBUTIONS
 from guardian.mining.files import chunk_id
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
 
@@ -258,5 +259,13 @@ def format_stats(stats: dict[str, Any]) -> str:
 
 
 SPEC = StepSpec(
-    name="mine", fn=run, params=Params, needs=(), provides="chunks", version="2", uses_repo=True
+    name="mine",
+    fn=run,
+    params=Params,
+    needs=(),
+    provides="chunks",
+    version="2",
+    uses_repo=True,
+    unkeyed=frozenset({"workers"}),
+    libraries=PARSER_DISTRIBUTIONS,
 )

@@ -221,4 +221,6 @@ SPEC = StepSpec(
     provides="model",
     version="2",
     extra_key=base_fingerprint,
+    unkeyed=frozenset({"threads"}),
+    libraries=("torch", "transformers", "peft"),
 )
