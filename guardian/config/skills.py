@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from guardian.core.schema import StrictModel
 from guardian.core.yamlfile import read_yaml, validation_problems
@@ -18,19 +18,65 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 SkillsChecker = Callable[["SkillsFile", str, set[str]], list[str]]
 
 
+Direction = Literal["higher", "lower"]
+
+# Which way is better for each metric the evaluate step reports; a gate declares any other
+# metric it compares under `directions`. Never guessed from a metric's name.
+METRIC_DIRECTIONS: dict[str, Direction] = {
+    "perplexity": "lower",
+    "guard_perplexity": "lower",
+    "hallucination_rate": "lower",
+    "exact_match": "higher",
+    "token_f1": "higher",
+    "codebleu": "higher",
+    "syntax_valid_rate": "higher",
+    **{
+        f"probe_{mode}{part}": "higher"
+        for mode in ("open", "closed")
+        for part in ("", "_seen", "_unseen")
+    },
+}
+
+
 class GateConfig(StrictModel):
     """Thresholds of a playbook's gate.
 
-    `min_margin` is the relative improvement the challenger needs on `primary` over the
-    champion (or the untrained base for a repo's first model): 0.05 means 5% better.
-    `max_regression` bounds how much any listed metric may worsen, in absolute units.
+    `min_margin` is the improvement the challenger needs on `primary` over the champion (or
+    the untrained base for a repo's first model): relative by default (0.05: 5% better), in
+    the metric's own units with `margin: absolute`. `max_regression` bounds how much any
+    listed metric may worsen, in absolute units. Every compared metric needs a direction
+    (`METRIC_DIRECTIONS` or `directions`). A baseline value that is missing fails its check
+    unless `missing_baseline: pass`.
     """
 
-    primary: str = "perplexity"
+    primary: str = "probe_open"
     min_margin: float = Field(default=0.0, ge=0.0)
+    margin: Literal["relative", "absolute"] = "relative"
     floors: dict[str, float] = Field(default_factory=dict)
     ceilings: dict[str, float] = Field(default_factory=dict)
     max_regression: dict[str, float] = Field(default_factory=dict)
+    directions: dict[str, Direction] = Field(default_factory=dict)
+    missing_baseline: Literal["fail", "pass"] = "fail"
+
+    @model_validator(mode="after")
+    def _directions_known(self) -> GateConfig:
+        unknown = sorted(
+            m for m in {self.primary, *self.max_regression} if m not in self.all_directions()
+        )
+        if unknown:
+            raise ValueError(
+                f"no direction for {', '.join(unknown)}: declare it under directions "
+                "as higher or lower"
+            )
+        return self
+
+    def all_directions(self) -> dict[str, Direction]:
+        """The built-in directions with this gate's own declarations on top."""
+        return {**METRIC_DIRECTIONS, **self.directions}
+
+    def lower_is_better(self, metric: str) -> bool:
+        """Whether a smaller value of `metric` is the better one (it must have a direction)."""
+        return self.all_directions()[metric] == "lower"
 
 
 class SkillDef(StrictModel):

@@ -9,13 +9,6 @@ from pydantic import BaseModel, Field
 
 from guardian.config.skills import GateConfig
 
-LOWER_IS_BETTER = frozenset({"perplexity", "mean_nll", "loss", "hallucination_rate"})
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether a smaller value of `metric` is the better one."""
-    return metric in LOWER_IS_BETTER or metric.endswith(("_loss", "_nll", "_rate"))
-
 
 class Check(BaseModel):
     """One gate check and its outcome, phrased for a human."""
@@ -83,18 +76,28 @@ def decide(
     new, old = _value(challenger, primary), _value(baseline, primary)
     if new is None:
         add("margin", primary, False, f"{primary}: challenger value missing or not finite")
-    elif baseline is None or old is None:
-        add("margin", primary, True, f"{primary}: no {baseline_kind} value to compare against")
+    elif old is None:
+        add(
+            "margin",
+            primary,
+            config.missing_baseline == "pass",
+            f"{primary}: no {baseline_kind} value to compare against "
+            f"(missing_baseline: {config.missing_baseline})",
+        )
     else:
-        sign = -1.0 if lower_is_better(primary) else 1.0
-        scale = abs(old) if old != 0 else 1.0
-        gain = sign * (new - old) / scale
+        sign = -1.0 if config.lower_is_better(primary) else 1.0
+        if config.margin == "absolute":
+            gain = sign * (new - old)
+            shown, needed = f"{gain:+.4g}", f"{config.min_margin:.4g}"
+        else:
+            gain = sign * (new - old) / (abs(old) if old != 0 else 1.0)
+            shown, needed = f"{gain:+.1%}", f"{config.min_margin:.1%}"
         add(
             "margin",
             primary,
             gain >= config.min_margin,
             f"{primary} {_fmt(new)} vs {baseline_kind} {_fmt(old)}: "
-            f"{gain:+.1%} improvement (needs >= {config.min_margin:.1%})",
+            f"{shown} improvement (needs >= {needed})",
         )
 
     for metric, allowed in sorted(config.max_regression.items()):
@@ -103,9 +106,15 @@ def decide(
             add("regression", metric, False, f"{metric}: challenger value missing or not finite")
             continue
         if old_v is None:
-            add("regression", metric, True, f"{metric}: no {baseline_kind} value to compare")
+            add(
+                "regression",
+                metric,
+                config.missing_baseline == "pass",
+                f"{metric}: no {baseline_kind} value to compare "
+                f"(missing_baseline: {config.missing_baseline})",
+            )
             continue
-        worse = (new_v - old_v) if lower_is_better(metric) else (old_v - new_v)
+        worse = (new_v - old_v) if config.lower_is_better(metric) else (old_v - new_v)
         add(
             "regression",
             metric,

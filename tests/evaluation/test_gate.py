@@ -2,15 +2,25 @@ from __future__ import annotations
 
 import math
 
+import pytest
+from pydantic import ValidationError
+
 from guardian.config.skills import GateConfig
-from guardian.evaluation.gate import decide, lower_is_better
+from guardian.evaluation.gate import decide
 
 
-def test_direction_of_known_metrics() -> None:
-    assert lower_is_better("perplexity")
-    assert lower_is_better("hallucination_rate")
-    assert not lower_is_better("exact_match")
-    assert not lower_is_better("codebleu")
+def test_directions_are_declared_never_guessed_from_the_name() -> None:
+    cfg = GateConfig(primary="perplexity")
+    assert cfg.lower_is_better("perplexity") and cfg.lower_is_better("hallucination_rate")
+    assert not cfg.lower_is_better("exact_match") and not cfg.lower_is_better("probe_open")
+    # a metric whose name ends in _rate is not taken to be lower-is-better
+    with pytest.raises(ValidationError, match="no direction for pass_rate"):
+        GateConfig(primary="pass_rate")
+    with pytest.raises(ValidationError, match="no direction for my_loss"):
+        GateConfig(max_regression={"my_loss": 0.1})
+    declared = GateConfig(primary="pass_rate", directions={"pass_rate": "higher"})
+    assert decide({"pass_rate": 0.9}, {"pass_rate": 0.5}, declared).passed
+    assert not decide({"pass_rate": 0.4}, {"pass_rate": 0.5}, declared).passed
 
 
 def test_margin_over_champion_lower_is_better() -> None:
@@ -29,17 +39,32 @@ def test_margin_higher_is_better_metric() -> None:
     assert not decide({"exact_match": 0.25}, {"exact_match": 0.2}, cfg).passed
 
 
-def test_first_model_without_baseline_passes_margin_but_not_ceiling() -> None:
-    cfg = GateConfig(min_margin=0.1, ceilings={"perplexity": 5.0})
-    d = decide({"perplexity": 6.0}, None, cfg, baseline_kind="base")
-    assert not d.passed
+def test_a_missing_baseline_value_fails_closed_unless_the_config_allows_it() -> None:
+    cfg = GateConfig(primary="perplexity", min_margin=0.1, max_regression={"probe_closed": 0.1})
+    for baseline in (None, {"exact_match": 0.3}):
+        d = decide({"perplexity": 6.0, "probe_closed": 0.2}, baseline, cfg, baseline_kind="base")
+        assert not d.passed
+        assert {c.name for c in d.checks if not c.passed} == {"margin", "regression"}
+        assert any("no base value" in r and "missing_baseline: fail" in r for r in d.reasons)
+    lenient = cfg.model_copy(update={"missing_baseline": "pass", "ceilings": {"perplexity": 5.0}})
+    d = decide({"perplexity": 6.0, "probe_closed": 0.2}, None, lenient, baseline_kind="base")
     assert [c.name for c in d.checks if not c.passed] == ["ceiling"]
-    assert any("no base value" in r for r in d.reasons)
+
+
+def test_absolute_margin_is_in_the_metrics_own_units() -> None:
+    cfg = GateConfig(primary="probe_open", min_margin=0.15, margin="absolute")
+    assert decide({"probe_open": 0.86}, {"probe_open": 0.70}, cfg).passed
+    short = decide({"probe_open": 0.80}, {"probe_open": 0.70}, cfg)
+    assert not short.passed and "+0.1 improvement (needs >= 0.15)" in short.reasons[0]
+    # relative, the same pair is a 14% gain
+    assert decide({"probe_open": 0.80}, {"probe_open": 0.70}, GateConfig(min_margin=0.14)).passed
 
 
 def test_floors_and_regression_guard() -> None:
     cfg = GateConfig(
-        floors={"exact_match": 0.2}, max_regression={"exact_match": 0.05, "perplexity": 1.0}
+        primary="perplexity",
+        floors={"exact_match": 0.2},
+        max_regression={"exact_match": 0.05, "perplexity": 1.0},
     )
     champion = {"perplexity": 10.0, "exact_match": 0.5}
     d = decide({"perplexity": 10.5, "exact_match": 0.40}, champion, cfg)
@@ -56,14 +81,14 @@ def test_floors_and_regression_guard() -> None:
 
 
 def test_missing_or_nan_metric_fails_closed() -> None:
-    cfg = GateConfig(floors={"codebleu": 0.1})
+    cfg = GateConfig(primary="perplexity", floors={"codebleu": 0.1})
     d = decide({"perplexity": math.nan}, {"perplexity": 3.0}, cfg)
     assert not d.passed
     assert {c.name for c in d.checks if not c.passed} == {"floor", "margin"}
 
 
 def test_decide_is_pure() -> None:
-    cfg = GateConfig(min_margin=0.05)
+    cfg = GateConfig(primary="perplexity", min_margin=0.05)
     chal, champ = {"perplexity": 3.0}, {"perplexity": 4.0}
     first = decide(chal, champ, cfg)
     assert decide(chal, champ, cfg) == first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from guardian.evaluation.gate import lower_is_better
+from guardian.config.skills import METRIC_DIRECTIONS
 
 TABLE_METRICS = (
     "probe_open",
@@ -36,7 +36,10 @@ def _better(metric: str, old: Any, new: Any) -> str:
         return ""
     if new == old:
         return "same"
-    if lower_is_better(metric):
+    direction = METRIC_DIRECTIONS.get(metric)
+    if direction is None:
+        return ""
+    if direction == "lower":
         return "yes" if new < old else "no"
     return "yes" if new > old else "no"
 
