@@ -54,10 +54,22 @@ def generate_answers(
     batch_size: int,
 ) -> list[str]:
     """Greedy answers for samples (left-padded batches), decoded without special tokens."""
+    return generate_with_cuts(model, tok, samples, max_new_tokens, batch_size)[0]
+
+
+def generate_with_cuts(
+    model: PreTrainedModel | PeftModel,
+    tok: PreTrainedTokenizerBase,
+    samples: list[Sample],
+    max_new_tokens: int,
+    batch_size: int,
+) -> tuple[list[str], list[bool]]:
+    """Greedy answers, and for each whether it was cut: used every new token, no end token."""
     import torch
 
     pad_id = int(tok.pad_token_id)
     answers: list[str] = []
+    cuts: list[bool] = []
     for start in range(0, len(samples), batch_size):
         prompts = [prompt_ids(tok, s) for s in samples[start : start + batch_size]]
         width = max(len(p) for p in prompts)
@@ -75,9 +87,12 @@ def generate_answers(
                 pad_token_id=pad_id,
                 eos_token_id=tok.eos_token_id,
             )
-        for row in out[:, width:]:
-            answers.append(str(tok.decode(row.tolist(), skip_special_tokens=True)).strip())
-    return answers
+        new = out[:, width:]
+        for row in new:
+            ids = row.tolist()
+            answers.append(str(tok.decode(ids, skip_special_tokens=True)).strip())
+            cuts.append(len(ids) >= max_new_tokens and tok.eos_token_id not in ids)
+    return answers, cuts
 
 
 def spread(n: int, k: int) -> list[int]:

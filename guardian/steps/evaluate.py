@@ -53,7 +53,7 @@ class Params(StepParams):
     seed: int = 0
     probe_per_kind: int = Field(default=12, ge=0, description="probe questions per kind (0: off)")
     probe_k: int = Field(default=3, ge=1, description="documents an open-book question gets")
-    probe_max_new_tokens: int = Field(default=48, gt=0)
+    probe_max_new_tokens: int = Field(default=128, gt=0)
 
 
 def run(ctx: StepContext, params: Params) -> StepResult:
@@ -175,6 +175,9 @@ def _probe(
         role: probe_summary(items, {m: r["correct"] for m, r in run.items()}, prompts.recall)
         for role, run in runs.items()
     }
+    for role, run in runs.items():
+        for mode, got in run.items():
+            summary[role][mode]["cut"] = sum(got["cut"])
     return {"summary": summary, "items": list(_probe_records(items, prompts.recall, runs))}
 
 
@@ -194,6 +197,7 @@ def _probe_records(
             for mode, got in run.items():
                 row[f"{role}_{mode}_answer"] = got["answers"][i]
                 row[f"{role}_{mode}_correct"] = got["correct"][i]
+                row[f"{role}_{mode}_cut"] = got["cut"][i]
         yield row
 
 

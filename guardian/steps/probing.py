@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from guardian.core.schema import ProbeItem, Sample
 from guardian.data.context import ContextIndex
 from guardian.evaluation.probe import score_answer
-from guardian.ml.scoring import generate_answers
+from guardian.ml.scoring import generate_with_cuts
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -51,10 +51,13 @@ def answer_probe(
     max_new_tokens: int,
     batch_size: int,
 ) -> dict[str, dict[str, list[Any]]]:
-    """Greedy answers and their marks per mode: {mode: {"answers": [...], "correct": [...]}}."""
+    """Greedy answers, their marks, and whether each ran out of tokens, per mode:
+    {mode: {"answers": [...], "correct": [...], "cut": [...]}}."""
     out: dict[str, dict[str, list[Any]]] = {}
     for mode in MODES:
-        answers = generate_answers(model, tok, prompts.samples[mode], max_new_tokens, batch_size)
+        answers, cuts = generate_with_cuts(
+            model, tok, prompts.samples[mode], max_new_tokens, batch_size
+        )
         marks = [score_answer(item, a) for item, a in zip(items, answers, strict=True)]
-        out[mode] = {"answers": answers, "correct": marks}
+        out[mode] = {"answers": answers, "correct": marks, "cut": cuts}
     return out

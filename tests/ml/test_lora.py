@@ -173,3 +173,26 @@ def test_models_without_a_body_head_split_use_the_plain_loss() -> None:
 
     SoftCapped.__name__ = "GemmaForCausalLM"
     assert loss_parts(SoftCapped()) is None
+
+
+def test_generation_reports_answers_that_ran_out_of_tokens(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    import torch
+
+    from guardian.ml.base_model import load_model_and_tokenizer
+    from guardian.ml.scoring import generate_with_cuts
+
+    model, tok = load_model_and_tokenizer(make_tiny_base(tmp_path_factory.mktemp("gen")))
+    samples = [Sample(input="Where is `scan_repo` defined?", output="")] * 2
+    head = model.get_output_embeddings().weight
+    eos = tok.eos_token_id
+    saved = head[eos].detach().clone()
+    with torch.no_grad():
+        head[eos] = -head.abs().max() * 50  # the end token never wins a greedy step
+        _, never = generate_with_cuts(model, tok, samples, 4, 2)
+        head[eos] = head.abs().max() * 50  # the end token wins the first step
+        answers, ended = generate_with_cuts(model, tok, samples, 4, 2)
+        head[eos] = saved
+    assert never == [True, True]
+    assert ended == [False, False] and answers == ["", ""]

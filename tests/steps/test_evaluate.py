@@ -122,6 +122,8 @@ def test_probe_asks_both_models_the_same_questions(world: dict[str, Path], tmp_p
             assert all(isinstance(r[f"{role}_{mode}_answer"], str) for r in rows)
             assert report[role][f"probe_{mode}"] == round(sum(marks) / len(marks), 4)
             assert report[role][f"probe_{mode}_seen"] is None
+            cuts = [r[f"{role}_{mode}_cut"] for r in rows]
+            assert report["probe"][role][mode]["cut"] == sum(cuts)
     recall = report["probe"]["challenger"]["retrieval_recall"]
     assert recall == round(sum(r["retrieved"] for r in rows) / len(rows), 4) and recall >= 0.8
     assert result.metrics["challenger_probe_open"] == report["challenger"]["probe_open"]

@@ -100,6 +100,20 @@ def _probe(rep: dict[str, Any]) -> list[str]:
                 value = row.get("by_kind", {}).get(by_kind) if by_kind else row.get(key or "")
                 cells.append(_pct(value))
         lines.append(f"| {label} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    cut = {
+        f"{name} {mode}": role[mode]["cut"]
+        for name, role in ((kind, base), ("challenger", chal))
+        for mode in ("closed", "open")
+        if role.get(mode, {}).get("cut")
+    }
+    if cut:
+        counts = ", ".join(f"{label} {n}" for label, n in cut.items())
+        lines += [
+            "",
+            f"Answers that ran out of new tokens (`probe_max_new_tokens`): {counts}. "
+            "A cut answer may have lost its final answer; raise the budget if the "
+            "challenger's are many.",
+        ]
     for ex in rep.get("probe_examples") or []:
         mark = {True: "right", False: "wrong", None: "—"}
         lines += [
