@@ -42,6 +42,39 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _margin(
+    challenger: Mapping[str, float],
+    baseline: Mapping[str, float] | None,
+    config: GateConfig,
+    baseline_kind: str,
+) -> Check:
+    """The primary metric's check: the challenger beats the baseline by `min_margin`."""
+    primary = config.primary
+    new, old = _value(challenger, primary), _value(baseline, primary)
+    if new is None:
+        detail = f"{primary}: challenger value missing or not finite"
+        return Check(name="margin", metric=primary, passed=False, detail=detail)
+    if old is None:
+        detail = (
+            f"{primary}: no {baseline_kind} value to compare against "
+            f"(missing_baseline: {config.missing_baseline})"
+        )
+        ok = config.missing_baseline == "pass"
+        return Check(name="margin", metric=primary, passed=ok, detail=detail)
+    sign = -1.0 if config.lower_is_better(primary) else 1.0
+    if config.margin == "absolute":
+        gain = sign * (new - old)
+        shown, needed = f"{gain:+.4g}", f"{config.min_margin:.4g}"
+    else:
+        gain = sign * (new - old) / (abs(old) if old != 0 else 1.0)
+        shown, needed = f"{gain:+.1%}", f"{config.min_margin:.1%}"
+    detail = (
+        f"{primary} {_fmt(new)} vs {baseline_kind} {_fmt(old)}: "
+        f"{shown} improvement (needs >= {needed})"
+    )
+    return Check(name="margin", metric=primary, passed=gain >= config.min_margin, detail=detail)
+
+
 def decide(
     challenger: Mapping[str, float],
     baseline: Mapping[str, float] | None,
@@ -72,33 +105,7 @@ def decide(
                 f"{metric} {_fmt(val)} <= ceiling {_fmt(ceiling)}",
             )
 
-    primary = config.primary
-    new, old = _value(challenger, primary), _value(baseline, primary)
-    if new is None:
-        add("margin", primary, False, f"{primary}: challenger value missing or not finite")
-    elif old is None:
-        add(
-            "margin",
-            primary,
-            config.missing_baseline == "pass",
-            f"{primary}: no {baseline_kind} value to compare against "
-            f"(missing_baseline: {config.missing_baseline})",
-        )
-    else:
-        sign = -1.0 if config.lower_is_better(primary) else 1.0
-        if config.margin == "absolute":
-            gain = sign * (new - old)
-            shown, needed = f"{gain:+.4g}", f"{config.min_margin:.4g}"
-        else:
-            gain = sign * (new - old) / (abs(old) if old != 0 else 1.0)
-            shown, needed = f"{gain:+.1%}", f"{config.min_margin:.1%}"
-        add(
-            "margin",
-            primary,
-            gain >= config.min_margin,
-            f"{primary} {_fmt(new)} vs {baseline_kind} {_fmt(old)}: "
-            f"{shown} improvement (needs >= {needed})",
-        )
+    checks.append(_margin(challenger, baseline, config, baseline_kind))
 
     for metric, allowed in sorted(config.max_regression.items()):
         new_v, old_v = _value(challenger, metric), _value(baseline, metric)
