@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import structlog
 
 from guardian.config.settings import GuardianConfig
 from guardian.config.skills import Playbook, SkillDef, SkillsFile
+from guardian.core.versions import distribution_versions
 from guardian.steps import StepParams, StepSpec, get_step
 from guardian.store.artifacts import cache_key, dir_digest
 
@@ -25,17 +24,6 @@ def resolve_params(spec: StepSpec, skill: SkillDef, config: GuardianConfig) -> S
     if "base" in spec.params.model_fields and "base" not in raw:
         raw["base"] = config.base_model
     return spec.params.model_validate(raw)
-
-
-def library_versions(names: Iterable[str]) -> dict[str, str]:
-    """Installed version of each distribution ("absent" when not installed)."""
-    out: dict[str, str] = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
 
 
 def step_key(
@@ -52,7 +40,7 @@ def step_key(
             "step": spec.name,
             "version": spec.version,
             "params": params.model_dump(mode="json", exclude=set(spec.unkeyed)),
-            "libraries": library_versions(spec.libraries),
+            "libraries": distribution_versions(spec.libraries),
             "inputs": input_digests,
             "repo_rev": repo_rev if spec.uses_repo else None,
             "extra": spec.extra_key(params, home) if spec.extra_key else None,

@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import sys
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 import structlog
 
+from guardian.core.versions import distribution_versions
 from guardian.mining.files import FileResult
 
 log = structlog.get_logger(__name__)
@@ -35,13 +35,8 @@ PARSER_DISTRIBUTIONS = (
 
 @lru_cache(maxsize=1)
 def _versions() -> str:
-    found = []
-    for name in PARSER_DISTRIBUTIONS:
-        try:
-            found.append(f"{name}={metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name}=?")
-    return ";".join(found)
+    found = distribution_versions(PARSER_DISTRIBUTIONS, missing="?")
+    return ";".join(f"{name}={version}" for name, version in found.items())
 
 
 class ParseCache:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from guardian.core import versions
 from guardian.engine import keys
 from guardian.steps import get_step
 
@@ -34,11 +35,11 @@ def test_library_versions_join_the_keys_of_the_steps_they_shape(
     def fake(name: str) -> str:
         return "9.9.9" if name == "torch" else real(name)
 
-    monkeypatch.setattr(keys.metadata, "version", fake)
+    monkeypatch.setattr(versions.metadata, "version", fake)
     assert _train_key(tmp_path) != before
     # torch does not shape mining: its key is unchanged
     assert keys.step_key(mine, mine_params, {}, "c1", tmp_path) == mine_before
-    assert keys.library_versions(["torch", "no-such-dist-xyz"]) == {
+    assert versions.distribution_versions(["torch", "no-such-dist-xyz"]) == {
         "torch": "9.9.9",
         "no-such-dist-xyz": "absent",
     }
