@@ -75,11 +75,13 @@ def probe_summary(
     items: Sequence[ProbeItem],
     correct: Mapping[str, Sequence[bool]],
     recall: Sequence[bool] | None = None,
+    cut: Mapping[str, Sequence[bool]] | None = None,
 ) -> dict[str, Any]:
     """Accuracy per mode (`closed`, `open`): overall, per kind, and for seen/unseen files.
 
     `correct[mode][i]` is whether item i was answered right in that mode; `recall[i]`
-    whether open-book retrieval put a document stating its answer in the prompt.
+    whether open-book retrieval put a document stating its answer in the prompt;
+    `cut[mode][i]` whether its answer ran out of new tokens (counted per mode).
     """
     out: dict[str, Any] = {"n": len(items)}
     for mode, marks in correct.items():
@@ -92,6 +94,8 @@ def probe_summary(
             marks_of = [ok for item, ok in zip(items, marks, strict=True) if item.seen is want]
             row[name] = _rate(marks_of)
             row[f"n_{name}"] = len(marks_of)
+        if cut is not None:
+            row["cut"] = sum(cut[mode])
         out[mode] = row
     if recall is not None:
         out["retrieval_recall"] = _rate(recall)

@@ -172,12 +172,14 @@ def _probe(
             )
         log.info("evaluate probe", role=role, n=len(items))
     summary = {
-        role: probe_summary(items, {m: r["correct"] for m, r in run.items()}, prompts.recall)
+        role: probe_summary(
+            items,
+            {m: r["correct"] for m, r in run.items()},
+            prompts.recall,
+            {m: r["cut"] for m, r in run.items()},
+        )
         for role, run in runs.items()
     }
-    for role, run in runs.items():
-        for mode, got in run.items():
-            summary[role][mode]["cut"] = sum(got["cut"])
     return {"summary": summary, "items": list(_probe_records(items, prompts.recall, runs))}
 
 
