@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +18,7 @@ from guardian.cli.app import (
     skills_of,
     skills_path_of,
 )
+from guardian.core.fsutil import atomic_write_text
 from guardian.errors import ConfigError, StateError
 
 
@@ -123,38 +123,113 @@ def run_once(repo: Path, playbook: PlaybookOpt = None, config: ConfigOpt = None)
 @handled
 def report(
     run_id: Annotated[str | None, typer.Argument(help="run id (default: latest)")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md or json")] = "md",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, json or html")] = "md",
+    open_it: Annotated[
+        bool, typer.Option("--open", help="open the run's report.html in a browser")
+    ] = False,
+    list_runs: Annotated[
+        bool, typer.Option("--list", help="list recent runs and their decisions")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Print a run's gate report (the latest run by default)."""
-    from guardian.engine.report import load_report, render_markdown
+    """Print a run's gate report (the latest run by default), or list recent runs."""
+    from guardian.engine.report import load_report, render, reports_dir
+    from guardian.engine.report.document import FORMATS
     from guardian.store.state import StateStore
 
-    if fmt not in {"md", "json"}:
-        raise ConfigError(f"--format: expected md or json (got {fmt!r})")
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(FORMATS)} (got {fmt!r})")
+    cfg = setup(config)
+    if list_runs:
+        _list_runs(cfg.home, 20)
+        return
+    with StateStore(cfg.home) as store:
+        rep = load_report(cfg.home, run_id, store)
+    if open_it:
+        import webbrowser
+
+        page = reports_dir(cfg.home) / rep["run_id"] / "report.html"
+        if not page.is_file():
+            atomic_write_text(page, render(rep, "html"))
+        if not webbrowser.open(page.as_uri()):
+            raise StateError(f"{page}: no browser to open it with (open the file by hand)")
+        out.print(f"opened {page}", highlight=False)
+        return
+    sys.stdout.write(render(rep, fmt))
+
+
+@app.command()
+@handled
+def gate(
+    run_id: Annotated[str, typer.Argument(help="the run to judge again")],
+    config: ConfigOpt = None,
+) -> None:
+    """Judge a finished run again with the current skills.yaml gate, printing every rule.
+
+    Exit code 0 when the challenger would pass, 1 when it would not; nothing is promoted.
+    """
+    from guardian.engine.report import load_report
+    from guardian.evaluation.gate import decide
+    from guardian.store.state import StateStore
+
     cfg = setup(config)
     with StateStore(cfg.home) as store:
         rep = load_report(cfg.home, run_id, store)
-    if fmt == "json":
-        sys.stdout.write(json.dumps(rep, indent=2, sort_keys=True) + "\n")
-    else:
-        sys.stdout.write(render_markdown(rep))
+    skills = skills_of(cfg)
+    playbook = skills.playbooks.get(rep["playbook"])
+    if playbook is None:
+        raise ConfigError(
+            f"{skills_path_of(cfg)}: playbook '{rep['playbook']}' of run {run_id} is gone"
+        )
+    if not rep.get("challenger"):
+        raise StateError(f"run {run_id}: no evaluation metrics to judge (status {rep['status']})")
+    used = rep.get("gate_inputs") or {
+        "baseline": rep.get("baseline"),
+        "baseline_kind": rep.get("baseline_kind") or "base",
+        "differences": rep.get("difference_ci"),
+    }
+    kind = str(used["baseline_kind"])
+    decision = decide(rep["challenger"], used["baseline"], playbook.gate, kind, used["differences"])
+    _line(
+        f"run {run_id} (playbook {rep['playbook']}) against the {kind}: "
+        f"{'PASS' if decision.passed else 'FAIL'}",
+    )
+    for reason in decision.reasons:
+        _line(f"  {reason}")
+    was = rep.get("decision") or {}
+    if was and bool(was.get("passed")) != decision.passed:
+        _line(
+            f"  (the run itself was judged {'PASS' if was.get('passed') else 'FAIL'})",
+        )
+    if not decision.passed:
+        raise typer.Exit(1)
+
+
+def _line(text: str) -> None:
+    """One plain line on stdout (no wrapping: scripts parse these)."""
+    sys.stdout.write(text + "\n")
+
+
+def _list_runs(home: Path, limit: int) -> None:
+    """Recent runs, newest first: id, status, decision, playbook, repo and commit."""
+    from guardian.store.state import StateStore
+
+    with StateStore(home) as store:
+        rows = store.runs.recent(limit=limit)
+    if not rows:
+        _line(f"{home}: no runs yet")
+    for r in rows:
+        _line(
+            f"{r['id']}  {r['status']:<11} {r['decision'] or '-':<5} "
+            f"{r['playbook']:<10} {r['repo_name']} @ {(r['commit_sha'] or '')[:7]}",
+        )
 
 
 @app.command()
 @handled
 def runs(config: ConfigOpt = None, limit: int = 20) -> None:
     """List recent runs with their status and decision."""
-    from guardian.store.state import StateStore
-
-    cfg = setup(config)
-    with StateStore(cfg.home) as store:
-        for r in store.runs.recent(limit=limit):
-            out.print(
-                f"{r['id']}  {r['status']:<11} {r['decision'] or '-':<5} "
-                f"{r['playbook']:<10} {r['repo_name']} @ {(r['commit_sha'] or '')[:7]}",
-                highlight=False,
-            )
+    _list_runs(setup(config).home, limit)
 
 
 @app.command()

@@ -46,7 +46,10 @@ class GateConfig(StrictModel):
     the metric's own units with `margin: absolute`. `max_regression` bounds how much any
     listed metric may worsen, in absolute units. Every compared metric needs a direction
     (`METRIC_DIRECTIONS` or `directions`). A baseline value that is missing fails its check
-    unless `missing_baseline: pass`.
+    unless `missing_baseline: pass`. With `require_significant`, the margin must also hold at
+    the unfavourable end of the paired bootstrap 95% interval of the difference, so a gain
+    inside the noise never promotes a model. `max_guard_rise` bounds how much the perplexity
+    on the shipped guard set may rise over the baseline's, relative (0.1: 10%): forgetting.
     """
 
     primary: str = "probe_open"
@@ -57,6 +60,8 @@ class GateConfig(StrictModel):
     max_regression: dict[str, float] = Field(default_factory=dict)
     directions: dict[str, Direction] = Field(default_factory=dict)
     missing_baseline: Literal["fail", "pass"] = "fail"
+    require_significant: bool = False
+    max_guard_rise: float | None = Field(default=None, ge=0.0)
 
     @model_validator(mode="after")
     def _directions_known(self) -> GateConfig:

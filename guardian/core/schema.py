@@ -45,6 +45,18 @@ class Chunk(StrictModel):
         return self
 
 
+# The RAFT answer format: quoted evidence between the quote markers, then the final answer.
+BEGIN_QUOTE = "##begin_quote##"
+END_QUOTE = "##end_quote##"
+ANSWER_TAG = "<ANSWER>:"
+
+
+def tagged_answer(text: str) -> str | None:
+    """The text after the last answer tag, or None when there is none (or it is empty)."""
+    head, sep, tail = text.rpartition(ANSWER_TAG)
+    return (tail.strip() or None) if sep else None
+
+
 class Sample(StrictModel):
     """One instruction-tuning example; metadata carries provenance and RAFT fields."""
 

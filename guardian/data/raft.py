@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from guardian.core.schema import Chunk
+from guardian.core.schema import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE, Chunk, tagged_answer
 from guardian.data.docfacts import doc_section, summary_quote
 from guardian.data.fields import callers_line, params_line, returns_line
-from guardian.data.templates import BEGIN_QUOTE, END_QUOTE, module_name
+from guardian.data.templates import module_name
 
 __all__ = [
     "ANSWER_TAG",
@@ -45,7 +45,6 @@ __all__ = [
     "ungrounded_quotes",
 ]
 
-ANSWER_TAG = "<ANSWER>:"
 DOCS_HEADER = "Documents:"
 QUESTION_MARK = "\n\nQuestion: "
 DEFAULT_INSTRUCTION = f"Quote the documents that answer the question, then give {ANSWER_TAG}"
@@ -140,10 +139,7 @@ def raft_output(cot: str, answer: str) -> str:
 
 def final_answer(output: str) -> str | None:
     """The text after the last answer tag, or None when there is none (or it is empty)."""
-    head, sep, tail = output.rpartition(ANSWER_TAG)
-    if not sep:
-        return None
-    return tail.strip() or None
+    return tagged_answer(output)
 
 
 def quotes_in(text: str) -> list[str] | None:

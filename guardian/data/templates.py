@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from guardian.core.schema import Chunk, ChunkKind, Sample
+from guardian.core.schema import BEGIN_QUOTE, END_QUOTE, Chunk, ChunkKind, Sample
 from guardian.core.yamlfile import validation_problems
 from guardian.data.docfacts import body_of, module_name, summary_of
 from guardian.data.fields import (
@@ -52,8 +52,6 @@ __all__ = [
     "summary_of",
 ]
 
-BEGIN_QUOTE = "##begin_quote##"
-END_QUOTE = "##end_quote##"
 _CODE_FIELDS = frozenset({"code", "body"})
 _TEXT_KEYS: tuple[Literal["instruction", "input", "output", "cot", "answer"], ...] = (
     "instruction",

@@ -23,7 +23,7 @@ from guardian.core.jsonl import read_jsonl
 from guardian.core.schema import Chunk, Sample
 from guardian.engine.keys import model_skill, resolve_params
 from guardian.errors import ConfigError, ModelError
-from guardian.evaluation.probe import answer_part
+from guardian.evaluation.metrics import final_answer
 from guardian.steps import get_step
 from guardian.steps.base import StepContext
 from guardian.store.artifacts import scratch_root
@@ -142,7 +142,7 @@ class Asker:
             docs.append(ids)
         raw = generate_answers(self.model, self.tok, samples, max_new_tokens, batch_size)
         return [
-            Answer(q, answer_part(r), r, d) for q, r, d in zip(questions, raw, docs, strict=True)
+            Answer(q, final_answer(r), r, d) for q, r, d in zip(questions, raw, docs, strict=True)
         ]
 
 

@@ -63,18 +63,18 @@ def _fingerprint(model_dir: Path) -> str | None:
         return None
 
 
-def comparable_champion(champion_dir: Path, challenger_dir: Path) -> bool:
-    """Whether the champion can be the baseline: on disk and trained on the same base model.
+def usable_champion(champion_dir: Path, challenger_dir: Path) -> bool:
+    """Whether the champion can be scored as the baseline: its files are on disk.
 
-    Perplexities on different bases (tokenizers) are not comparable, so after a base change
-    the challenger is judged against its own untrained base instead.
+    A champion on another base is still the baseline (the evaluate step compares it on the
+    tokenizer-free metrics); one whose files are gone is judged by its recorded metrics
+    (the runner), never silently replaced by the untrained base.
     """
     if not champion_dir.is_dir():
         log.warning("champion_missing_on_disk", path=str(champion_dir))
         return False
     if _fingerprint(champion_dir) != _fingerprint(challenger_dir):
         log.warning("champion_on_other_base", path=str(champion_dir))
-        return False
     return True
 
 
@@ -118,7 +118,7 @@ class KeyWalk:
         champ = self.champion
         if "baseline" in spec.optional_needs and champ and model is not None:
             champ_path = Path(champ["path"])
-            if champ["artifact_key"] != model[2] and comparable_champion(champ_path, model[0]):
+            if champ["artifact_key"] != model[2] and usable_champion(champ_path, model[0]):
                 inputs["baseline"] = champ_path
                 digests["baseline"] = dir_digest(champ_path)
         key = step_key(spec, params, digests, self.commit, self.config.home)

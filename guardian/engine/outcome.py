@@ -40,6 +40,8 @@ class RunOutcome:
     promoted_path: Path | None = None
     note: str = ""
     warnings: list[str] = field(default_factory=list)
+    # what the gate compared against: baseline metrics, their kind, difference intervals
+    gate_inputs: dict[str, Any] | None = None
     report_dir: Path | None = None
     started: float = 0.0
     finished: float = 0.0

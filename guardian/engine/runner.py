@@ -21,6 +21,7 @@ from guardian.engine.keys import KeyedSkill, KeyWalk, model_skill
 from guardian.engine.outcome import RunOutcome, StepOutcome
 from guardian.errors import LockBusy, StateError, StepError
 from guardian.evaluation.gate import Decision, decide
+from guardian.evaluation.metrics import TOKENIZER_FREE
 from guardian.steps import StepContext
 from guardian.store.artifacts import ArtifactStore, Health
 from guardian.store.runs import RunStatus, StepStatus
@@ -228,9 +229,21 @@ class Pipeline:
             out.promoted_path = Path(champ["path"])
             return
         kind = str(out.metrics.get("baseline_kind", "base"))
-        out.decision = decide(
-            out.metrics["challenger"], out.metrics.get("baseline"), playbook.gate, kind
-        )
+        baseline, differences = out.metrics.get("baseline"), out.metrics.get("difference_ci")
+        if out.metrics.get("baseline_note"):
+            out.warnings.append(str(out.metrics["baseline_note"]))
+        if champ is not None and kind == "base":  # a champion that could not be scored
+            kind = "champion (recorded metrics)"
+            recorded = champ.get("metrics") or {}
+            baseline = {k: v for k, v in recorded.items() if k in TOKENIZER_FREE}
+            differences = None
+            out.warnings.append(
+                f"the champion from run {champ['run_id']} could not be scored (its files are "
+                f"missing at {champ['path']}): the challenger is judged against the "
+                "tokenizer-free metrics recorded when it was promoted, on that run's items"
+            )
+        out.gate_inputs = {"baseline": baseline, "baseline_kind": kind, "differences": differences}
+        out.decision = decide(out.metrics["challenger"], baseline, playbook.gate, kind, differences)
         if not out.decision.passed:
             out.note = "gate failed: the champion stays in service"
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -47,6 +47,7 @@ def _margin(
     baseline: Mapping[str, float] | None,
     config: GateConfig,
     baseline_kind: str,
+    differences: Mapping[str, Sequence[float]] | None,
 ) -> Check:
     """The primary metric's check: the challenger beats the baseline by `min_margin`."""
     primary = config.primary
@@ -62,17 +63,57 @@ def _margin(
         ok = config.missing_baseline == "pass"
         return Check(name="margin", metric=primary, passed=ok, detail=detail)
     sign = -1.0 if config.lower_is_better(primary) else 1.0
-    if config.margin == "absolute":
-        gain = sign * (new - old)
-        shown, needed = f"{gain:+.4g}", f"{config.min_margin:.4g}"
-    else:
-        gain = sign * (new - old) / (abs(old) if old != 0 else 1.0)
-        shown, needed = f"{gain:+.1%}", f"{config.min_margin:.1%}"
+    scale = 1.0 if config.margin == "absolute" else (abs(old) if old != 0 else 1.0)
+
+    def shown(gain: float) -> str:
+        return f"{gain:+.4g}" if config.margin == "absolute" else f"{gain:+.1%}"
+
+    gain = sign * (new - old) / scale
+    needed = shown(config.min_margin).lstrip("+")
     detail = (
         f"{primary} {_fmt(new)} vs {baseline_kind} {_fmt(old)}: "
-        f"{shown} improvement (needs >= {needed})"
+        f"{shown(gain)} improvement (needs >= {needed})"
     )
-    return Check(name="margin", metric=primary, passed=gain >= config.min_margin, detail=detail)
+    passed = gain >= config.min_margin
+    if config.require_significant:
+        bounds = (differences or {}).get(primary)
+        if bounds is None or len(bounds) != 2:
+            detail += "; no interval of the difference (require_significant)"
+            return Check(name="margin", metric=primary, passed=False, detail=detail)
+        worst = min(sign * float(bounds[0]), sign * float(bounds[1])) / scale
+        detail += (
+            f"; 95% interval of the difference [{_fmt(bounds[0])}, {_fmt(bounds[1])}] "
+            f"gives at worst {shown(worst)} (require_significant)"
+        )
+        passed = passed and worst >= config.min_margin
+    return Check(name="margin", metric=primary, passed=passed, detail=detail)
+
+
+def _guard(
+    challenger: Mapping[str, float],
+    baseline: Mapping[str, float] | None,
+    config: GateConfig,
+    baseline_kind: str,
+) -> Check:
+    """Forgetting: guard-set perplexity may rise at most `max_guard_rise` over the baseline's."""
+    allowed = float(config.max_guard_rise or 0.0)
+    new, old = _value(challenger, "guard_perplexity"), _value(baseline, "guard_perplexity")
+    if new is None:
+        detail = "guard_perplexity: challenger value missing or not finite"
+        return Check(name="guard", metric="guard_perplexity", passed=False, detail=detail)
+    if old is None or old <= 0:
+        detail = (
+            f"guard_perplexity: no {baseline_kind} value to compare against "
+            f"(missing_baseline: {config.missing_baseline})"
+        )
+        ok = config.missing_baseline == "pass"
+        return Check(name="guard", metric="guard_perplexity", passed=ok, detail=detail)
+    rise = new / old - 1.0
+    detail = (
+        f"guard_perplexity {_fmt(new)} vs {baseline_kind} {_fmt(old)}: "
+        f"{rise:+.1%} (allowed rise {allowed:.1%})"
+    )
+    return Check(name="guard", metric="guard_perplexity", passed=rise <= allowed, detail=detail)
 
 
 def decide(
@@ -80,8 +121,13 @@ def decide(
     baseline: Mapping[str, float] | None,
     config: GateConfig,
     baseline_kind: str = "champion",
+    differences: Mapping[str, Sequence[float]] | None = None,
 ) -> Decision:
-    """Judge the challenger: floors, ceilings, margin over baseline, bounded regressions."""
+    """Judge the challenger: floors, ceilings, margin over baseline, bounded regressions.
+
+    `differences` maps a metric to the 95% interval of challenger - baseline (the evaluate
+    step's `difference_ci`); `require_significant` needs the primary metric's.
+    """
     checks: list[Check] = []
 
     def add(name: str, metric: str, ok: bool, detail: str) -> None:
@@ -105,7 +151,7 @@ def decide(
                 f"{metric} {_fmt(val)} <= ceiling {_fmt(ceiling)}",
             )
 
-    checks.append(_margin(challenger, baseline, config, baseline_kind))
+    checks.append(_margin(challenger, baseline, config, baseline_kind, differences))
 
     for metric, allowed in sorted(config.max_regression.items()):
         new_v, old_v = _value(challenger, metric), _value(baseline, metric)
@@ -129,6 +175,9 @@ def decide(
             f"{metric} {_fmt(new_v)} vs {baseline_kind} {_fmt(old_v)}: "
             f"worse by {_fmt(max(worse, 0.0))} (allowed {_fmt(allowed)})",
         )
+
+    if config.max_guard_rise is not None:
+        checks.append(_guard(challenger, baseline, config, baseline_kind))
 
     passed = all(c.passed for c in checks)
     reasons = [("PASS " if c.passed else "FAIL ") + c.detail for c in checks]

@@ -5,7 +5,8 @@ first fact of the item's sort it names (expected or rival) is an expected one, a
 names no more rival facts than expected ones, so an answer listing every file of the repo
 scores nothing. A fact is named when it, or one of its aliases, appears as a whole token:
 not inside a longer identifier, path or dotted name (`money.py` does not match inside
-`inventory/money.py`, `inventory` does not match inside `inventory.money`). For a RAFT
+`inventory/money.py`, `inventory` does not match inside `inventory.money`), nor inside a
+longer mention of another fact (`int` inside `list[int]` is not a rival). For a RAFT
 answer only the text after its last `<ANSWER>:` tag counts. Matching is case-sensitive:
 code names are.
 """
@@ -18,44 +19,49 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guardian.core.schema import ProbeItem
+from guardian.evaluation.metrics import final_answer
 
-__all__ = ["ANSWER_TAG", "answer_part", "first_mentions", "probe_summary", "score_answer"]
+__all__ = ["first_mentions", "probe_summary", "score_answer"]
 
-ANSWER_TAG = "<ANSWER>:"
 _BEFORE = r"(?<![\w/.])"
 _AFTER = r"(?![\w/]|\.\w)"
 
 
-def answer_part(text: str) -> str:
-    """The final answer of a generation: after its last answer tag, else the whole text."""
-    head, sep, tail = text.rpartition(ANSWER_TAG)
-    return tail.strip() if sep else text.strip()
-
-
-def _position(text: str, spelling: str) -> int | None:
-    match = re.search(_BEFORE + re.escape(spelling) + _AFTER, text)
-    return match.start() if match else None
-
-
-def first_mentions(text: str, facts: Sequence[str], aliases: Mapping[str, str]) -> dict[str, int]:
-    """Fact -> position of its first mention (by itself or an alias) in `text`."""
+def _mentions(
+    text: str, facts: Sequence[str], aliases: Mapping[str, str]
+) -> list[tuple[str, int, int]]:
+    """Every whole-token mention (fact, start, end) of the facts or their aliases, except
+    those inside a longer mention of another fact (`int` inside `list[int]`)."""
     spellings: dict[str, list[str]] = defaultdict(list)
     for fact in facts:
         spellings[fact].append(fact)
     for alias, fact in aliases.items():
         if fact in spellings:
             spellings[fact].append(alias)
-    found: dict[str, int] = {}
-    for fact, forms in spellings.items():
-        places = [p for form in forms if (p := _position(text, form)) is not None]
-        if places:
-            found[fact] = min(places)
-    return found
+    found = [
+        (fact, m.start(), m.end())
+        for fact, forms in spellings.items()
+        for form in forms
+        for m in re.finditer(_BEFORE + re.escape(form) + _AFTER, text)
+    ]
+    return [
+        (fact, a, b)
+        for fact, a, b in found
+        if not any(other != fact and c <= a and b <= d and d - c > b - a for other, c, d in found)
+    ]
+
+
+def first_mentions(text: str, facts: Sequence[str], aliases: Mapping[str, str]) -> dict[str, int]:
+    """Fact -> position of its first mention (by itself or an alias) in `text`."""
+    first: dict[str, int] = {}
+    for fact, start, _ in _mentions(text, facts, aliases):
+        first[fact] = min(start, first.get(fact, start))
+    return first
 
 
 def score_answer(item: ProbeItem, answer: str) -> bool:
     """Whether an answer gives the item's fact: see the module docstring for the rule."""
-    text = answer_part(answer)
+    text = final_answer(answer)
     expected = set(item.expected)
     rivals = [r for r in item.rivals if r not in expected]
     found = first_mentions(text, [*item.expected, *rivals], item.aliases)

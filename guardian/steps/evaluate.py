@@ -1,44 +1,49 @@
 """The `evaluate` step: challenger adapter vs baseline (champion adapter or untrained base).
 
-The base is loaded once; the challenger and champion are two named peft adapters on it and
-the untrained base is the same model with adapters disabled. Perplexity is exp of the
-token-weighted mean NLL over answer tokens only (prompt and padding masked); exact match
-compares greedy answers on `em_items` samples spread evenly over the split. The knowledge
-probe (guardian/data/probe.py, scored by guardian/evaluation/probe.py) asks both models the
-same held-out questions about the mined code, closed-book and open-book: `probe_open` and
+Both models come from guardian/steps/roles.py (loaded once; a champion on another base is
+compared on the tokenizer-free metrics only). Perplexity is exp of the token-weighted mean
+NLL over answer tokens only (prompt and padding masked). Exact match and token F1 compare
+final answers (guardian/evaluation/metrics.py) of `em_items` samples spread evenly over the
+split, generated with room for the longest reference. The knowledge probe
+(guardian/data/probe.py, scored by guardian/evaluation/probe.py) asks both models the same
+held-out questions about the mined code, closed-book and open-book: `probe_open` and
 `probe_closed` are the share answered right, `probe_closed_seen` the closed-book share on
-symbols of files the challenger was trained on.
+symbols of files the challenger was trained on. `hallucination_rate` is over every generated
+answer (guardian/evaluation/hallucination.py). Each metric carries a paired bootstrap 95%
+interval, and so does the difference challenger - baseline (`difference_ci`), which
+`require_significant` gates on.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import structlog
 from pydantic import Field
 
 from guardian.core.faults import fault_point
 from guardian.core.jsonl import read_jsonl, write_json, write_jsonl
-from guardian.core.schema import Chunk, ProbeItem, Sample
-from guardian.errors import DataError, StepError
-from guardian.evaluation.metrics import item_records, role_summary
-from guardian.evaluation.probe import probe_summary
+from guardian.core.schema import Chunk, Sample
+from guardian.errors import DataError
+from guardian.evaluation.hallucination import RepoNames, hallucination
+from guardian.evaluation.metrics import exact_match, item_records, role_summary, token_f1
+from guardian.evaluation.stats import PairedItems, paired_intervals
 from guardian.ml.prompting import encode_example
-from guardian.ml.scoring import answer_nll, generate_answers, spread
+from guardian.ml.scoring import answer_nll, generate_with_cuts, spread
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
-
-if TYPE_CHECKING:
-    from peft import PeftModel
+from guardian.steps.probing import ProbeSettings, probe_metrics, prompt_text, run_probe
+from guardian.steps.roles import Role, load_roles
 
 log = structlog.get_logger(__name__)
 
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
-CHALLENGER = "challenger"
-CHAMPION = "champion"
+# The figures the step reports in its own metrics (per role), beside metrics.json.
+STEP_METRICS = (
+    "perplexity", "exact_match", "token_f1", "hallucination_rate", "probe_open", "probe_closed",
+    "guard_perplexity",
+)  # fmt: skip
+ROLES = ("challenger", "baseline")
 
 
 class Params(StepParams):
@@ -49,168 +54,174 @@ class Params(StepParams):
     batch_size: int = Field(default=8, gt=0)
     max_items: int = Field(default=0, ge=0, description="score at most this many (0 = all)")
     em_items: int = Field(default=16, ge=0)
-    max_new_tokens: int = Field(default=64, gt=0)
+    max_new_tokens: int = Field(
+        default=256, gt=0, description="cap on the exact-match generation (sized to the references)"
+    )
     seed: int = 0
     probe_per_kind: int = Field(default=12, ge=0, description="probe questions per kind (0: off)")
     probe_k: int = Field(default=3, ge=1, description="documents an open-book question gets")
     probe_max_new_tokens: int = Field(default=128, gt=0)
+    guard_items: int = Field(
+        default=0, ge=0, description="guard-set items to score (0: all of the shipped set)"
+    )
+    guard: bool = Field(default=True, description="score the shipped guard set (forgetting)")
 
 
 def run(ctx: StepContext, params: Params) -> StepResult:
     """Score challenger and baseline on a split; write metrics.json and items.jsonl."""
-    import torch
-    from peft import PeftModel
-
-    from guardian.ml.base_model import base_of, base_record, load_model_and_tokenizer
-
-    challenger_dir = ctx.input("model")
     dataset = ctx.input("dataset")
-    baseline_dir = ctx.inputs.get("baseline")
     samples, order = _items(dataset, params)
-
-    challenger_adapter = _adapter_dir(challenger_dir)
-    baseline_adapter = _adapter_dir(baseline_dir) if baseline_dir is not None else None
-    if baseline_dir is not None:  # compare the records before loading or converting anything
-        mine, theirs = base_record(challenger_dir), base_record(baseline_dir)
-        if theirs.fingerprint != mine.fingerprint:
-            raise StepError(
-                f"baseline {baseline_dir.name} was trained on base '{theirs.spec}' but the "
-                f"challenger on '{mine.spec}'; their perplexities are not comparable"
-            )
-    ref = base_of(challenger_dir, ctx.home)
-    torch.manual_seed(params.seed)
-    base, tok = load_model_and_tokenizer(ref.path)
-    try:
-        model = PeftModel.from_pretrained(base, str(challenger_adapter), adapter_name=CHALLENGER)
-        if baseline_adapter is not None:
-            model.load_adapter(str(baseline_adapter), adapter_name=CHAMPION)
-    except Exception as exc:  # peft on files from disk: any failure means a broken adapter
-        raise StepError(f"cannot load adapter ({type(exc).__name__}: {exc})") from exc
-    model.eval()
-
-    examples = [encode_example(tok, s, params.max_len) for s in samples]
-    em_samples = samples[: params.em_items]
-    pad_id = int(tok.pad_token_id)
-    scored: dict[str, dict[str, Any]] = {}
-    for role in ("challenger", "baseline"):
-        with _active(model, role, baseline_dir is not None):
-            nll = answer_nll(model, examples, params.batch_size, pad_id)
-            answers = generate_answers(
-                model, tok, em_samples, params.max_new_tokens, params.batch_size
-            )
-        scored[role] = {"nll": nll, "answers": answers}
-        fault_point("during", "evaluate")
-        log.info("evaluate scored", role=role, n=len(examples), em_items=len(answers))
-
-    names = {
-        "challenger": challenger_dir.name,
-        "baseline": baseline_dir.name if baseline_dir is not None else f"base:{ref.spec}",
-    }
+    roles = load_roles(ctx.input("model"), ctx.inputs.get("baseline"), ctx.home, params.seed)
+    chunks = _chunks(ctx)
+    names = RepoNames.of(chunks) if chunks is not None else None
+    scored = {role.name: _score_split(role, samples, params, names) for role in roles}
     report: dict[str, Any] = {
-        "baseline_kind": "champion" if baseline_dir is not None else "base",
+        "baseline_kind": "base" if "baseline" not in ctx.inputs else "champion",
         "split": params.split,
     }
-    for role, data in scored.items():
-        report[role] = role_summary(
-            names[role], dataset.name, data["nll"], data["answers"], samples
+    if not roles[1].same_tokens:
+        report["baseline_note"] = (
+            f"the champion {roles[1].label} was trained on another base model: compared on "
+            "the tokenizer-free metrics only (knowledge probe, exact match, F1, hallucination)"
+        )
+    for role in roles:
+        data = scored[role.name]
+        report[role.name] = role_summary(
+            role.label, dataset.name, data["nll"], data["answers"], samples
         )
     outputs = ["metrics.json", "items.jsonl"]
-    if params.probe_per_kind:
-        probe = _probe(ctx, params, model, tok, baseline_dir is not None)
-        report["probe"] = probe.pop("summary")
-        for role in ("challenger", "baseline"):
-            report[role] |= _probe_metrics(report["probe"][role])
+    paired = _paired_test_items(scored, [s.output for s in samples[: params.em_items]])
+    if params.guard:
+        guard = _guard(roles, params)
+        for r in ROLES:
+            report[r]["guard_perplexity"] = guard[r]
+        paired["guard_perplexity"] = guard["paired"]
+    judged = {r: list(scored[r]["hallucination"]) for r in ROLES}
+    if params.probe_per_kind and chunks is not None and names is not None:
+        settings = ProbeSettings(
+            params.probe_per_kind, params.probe_k, params.probe_max_new_tokens,
+            params.batch_size, params.seed,
+        )  # fmt: skip
+        probe = run_probe(roles, dataset, chunks, names, settings)
+        report["probe"] = probe["summary"]
+        for r in ROLES:
+            report[r] |= probe_metrics(report["probe"][r])
+            judged[r] += probe["hallucinations"][r]
+        paired |= probe["paired"]
         write_jsonl(ctx.out_dir / "probe_items.jsonl", probe["items"])
         outputs.append("probe_items.jsonl")
+    if names is not None:
+        flagged = {r: [float(x is not None) for x in judged[r]] for r in ROLES}
+        paired["hallucination_rate"] = PairedItems(flagged["challenger"], flagged["baseline"])
+        for r in ROLES:
+            report[r]["hallucination_rate"] = _share([x is not None for x in judged[r]])
+    ci = paired_intervals(paired, seed=params.seed)
+    for r in ROLES:
+        report[r]["ci"] = ci[r]
+    report["difference_ci"] = ci["difference"]
     write_json(ctx.out_dir / "metrics.json", report)
     items = sorted(item_records(samples, order, scored), key=lambda item: int(item["index"]))
     write_jsonl(ctx.out_dir / "items.jsonl", items)
-    metrics = {
-        f"{role}_{name}": report[role].get(name)
-        for name in ("perplexity", "exact_match", "probe_open", "probe_closed")
-        for role in ("challenger", "baseline")
+    metrics: dict[str, Any] = {
+        f"{r}_{name}": report[r].get(name) for name in STEP_METRICS for r in ROLES
     }
     metrics["n"] = len(samples)
     return StepResult(outputs=outputs, metrics=metrics)
 
 
-def _probe_metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    """The probe figures a gate can use, flat: open/closed accuracy, seen/unseen splits."""
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def _score_split(
+    role: Role, samples: list[Sample], params: Params, names: RepoNames | None
+) -> dict[str, Any]:
+    """One role's answer NLL of every sample (none on a foreign tokenizer), and greedy answers,
+    cuts and hallucinations of the first `em_items`."""
+    tok = role.tok
+    em_samples = samples[: params.em_items]
+    budget = _answer_budget(tok, em_samples, params.max_new_tokens)
+    with role.activate():
+        if role.same_tokens:
+            examples = [encode_example(tok, s, params.max_len) for s in samples]
+            nll = answer_nll(role.model, examples, params.batch_size, int(tok.pad_token_id))
+        else:
+            nll = [(0.0, 0)] * len(samples)
+        answers, cuts = generate_with_cuts(role.model, tok, em_samples, budget, params.batch_size)
+    invented = [
+        hallucination(a, prompt_text(s), names) if names else None
+        for a, s in zip(answers, em_samples, strict=True)
+    ]
+    fault_point("during", "evaluate")
+    log.info("evaluate scored", role=role.name, n=len(samples), em_items=len(answers))
+    return {"nll": nll, "answers": answers, "cut": cuts, "hallucination": invented}
+
+
+def _guard(roles: tuple[Role, Role], params: Params) -> dict[str, Any]:
+    """Answer perplexity of each role on the guard set (None on a foreign tokenizer), and
+    the paired per-item values for its interval."""
+    from guardian.evaluation.guard import guard_samples
+
+    every = guard_samples()
+    chosen = [every[i] for i in spread(len(every), params.guard_items)]
     out: dict[str, Any] = {}
-    for mode in ("open", "closed"):
-        row = summary.get(mode, {})
-        out[f"probe_{mode}"] = row.get("accuracy")
-        out[f"probe_{mode}_seen"] = row.get("seen")
-        out[f"probe_{mode}_unseen"] = row.get("unseen")
+    per_item: dict[str, list[tuple[float, int]]] = {}
+    for role in roles:
+        if not role.same_tokens:
+            out[role.name], per_item[role.name] = None, [(0.0, 0)] * len(chosen)
+            continue
+        examples = [encode_example(role.tok, s, params.max_len) for s in chosen]
+        with role.activate():
+            nll = answer_nll(role.model, examples, params.batch_size, int(role.tok.pad_token_id))
+        tokens = sum(n for _, n in nll)
+        out[role.name] = math.exp(sum(t for t, _ in nll) / tokens) if tokens else None
+        per_item[role.name] = nll
+    log.info("evaluate guard", n=len(chosen), **{r: out[r] for r in ROLES})
+
+    def means(nll: list[tuple[float, int]]) -> list[float]:
+        return [t / n if n else float("nan") for t, n in nll]
+
+    counts = [n for _, n in per_item["challenger"]]
+    out["paired"] = PairedItems(
+        means(per_item["challenger"]), means(per_item["baseline"]), counts, "exp"
+    )
     return out
 
 
-def _probe(
-    ctx: StepContext, params: Params, model: PeftModel, tok: Any, has_champion: bool
-) -> dict[str, Any]:
-    """Ask both roles the probe's questions; the summary per role and the per-item records."""
-    from guardian.data.context import ContextIndex
-    from guardian.data.probe import build_probe
-    from guardian.steps.probing import answer_probe, probe_prompts
+def _answer_budget(tok: Any, samples: list[Sample], cap: int) -> int:
+    """New tokens for exact-match generation: the longest reference and some slack, capped."""
+    if not samples:
+        return 1
+    longest = max(len(tok(s.output, add_special_tokens=False)["input_ids"]) for s in samples)
+    return max(1, min(cap, longest + 16))
 
-    dataset = ctx.input("dataset")
-    chunks = list(read_jsonl(ctx.input_file("chunks", "chunks.jsonl"), Chunk))
-    seen = {str(s.metadata.get("path")) for s in read_jsonl(dataset / "train.jsonl", Sample)}
-    synth = _synthesis(dataset)
-    items = build_probe(chunks, seen, seed=params.seed, per_kind=params.probe_per_kind)
-    prompts = probe_prompts(items, ContextIndex.for_synthesis(chunks, synth), k=params.probe_k)
-    runs: dict[str, dict[str, dict[str, list[Any]]]] = {}
-    for role in ("challenger", "baseline"):
-        with _active(model, role, has_champion):
-            runs[role] = answer_probe(
-                model,
-                tok,
-                items,
-                prompts,
-                max_new_tokens=params.probe_max_new_tokens,
-                batch_size=params.batch_size,
-            )
-        log.info("evaluate probe", role=role, n=len(items))
-    summary = {
-        role: probe_summary(
-            items,
-            {m: r["correct"] for m, r in run.items()},
-            prompts.recall,
-            {m: r["cut"] for m, r in run.items()},
-        )
-        for role, run in runs.items()
+
+def _chunks(ctx: StepContext) -> list[Chunk] | None:
+    """The mined chunks (probe questions, hallucination check); None without that input."""
+    if "chunks" not in ctx.inputs and "chunks" not in ctx.files:
+        return None
+    return list(read_jsonl(ctx.input_file("chunks", "chunks.jsonl"), Chunk))
+
+
+def _paired_test_items(
+    scored: dict[str, dict[str, Any]], refs: list[str]
+) -> dict[str, PairedItems]:
+    """Per-item values of the test-split metrics for both roles, for the bootstrap."""
+    chal, base = scored["challenger"], scored["baseline"]
+    counts = [n for _, n in chal["nll"]]
+
+    def mean_nll(nll: list[tuple[float, int]]) -> list[float]:
+        return [total / n if n else float("nan") for total, n in nll]
+
+    paired = {
+        "perplexity": PairedItems(mean_nll(chal["nll"]), mean_nll(base["nll"]), counts, "exp"),
     }
-    return {"summary": summary, "items": list(_probe_records(items, prompts.recall, runs))}
-
-
-def _probe_records(
-    items: list[ProbeItem], recall: list[bool], runs: dict[str, dict[str, dict[str, list[Any]]]]
-) -> Iterator[dict[str, Any]]:
-    for i, item in enumerate(items):
-        row: dict[str, Any] = {
-            "id": item.id,
-            "kind": item.kind,
-            "question": item.question,
-            "expected": item.expected,
-            "seen": item.seen,
-            "retrieved": recall[i],
-        }
-        for role, run in runs.items():
-            for mode, got in run.items():
-                row[f"{role}_{mode}_answer"] = got["answers"][i]
-                row[f"{role}_{mode}_correct"] = got["correct"][i]
-                row[f"{role}_{mode}_cut"] = got["cut"][i]
-        yield row
-
-
-def _synthesis(dataset: Path) -> dict[str, Any]:
-    """The synthesis settings recorded in the dataset card (context sizes, instruction)."""
-    try:
-        card = json.loads((dataset / "card.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    info = card.get("synthesis", {}) if isinstance(card, dict) else {}
-    return info if isinstance(info, dict) else {}
+    for name, fn in (("exact_match", exact_match), ("token_f1", token_f1)):
+        got = [
+            [float(fn(a, r)) for a, r in zip(x["answers"], refs, strict=True)] for x in (chal, base)
+        ]
+        paired[name] = PairedItems(got[0], got[1])
+    return paired
 
 
 def _items(dataset: Path, params: Params) -> tuple[list[Sample], list[int]]:
@@ -227,26 +238,11 @@ def _items(dataset: Path, params: Params) -> tuple[list[Sample], list[int]]:
     return samples, order
 
 
-def _adapter_dir(model_dir: Path) -> Path:
-    adapter = model_dir / "adapter"
-    if not (adapter / "adapter_config.json").is_file():
-        raise StepError(f"{adapter}: no adapter_config.json (is {model_dir} a train output?)")
-    if not any((adapter / n).is_file() for n in ADAPTER_WEIGHTS):
-        raise StepError(f"{adapter}: no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})")
-    return adapter
+def _guard_key(params: Params, home: Path) -> str | None:
+    """The guard set's digest, when the step scores it (a changed set re-runs evaluation)."""
+    from guardian.evaluation.guard import guard_digest
 
-
-@contextlib.contextmanager
-def _active(model: PeftModel, role: str, has_champion: bool) -> Iterator[None]:
-    if role == "challenger":
-        model.set_adapter(CHALLENGER)
-        yield
-    elif has_champion:
-        model.set_adapter(CHAMPION)
-        yield
-    else:
-        with model.disable_adapter():
-            yield
+    return guard_digest() if params.guard else None
 
 
 SPEC = StepSpec(
@@ -256,6 +252,7 @@ SPEC = StepSpec(
     needs=("model", "dataset", "chunks"),
     optional_needs=("baseline",),
     provides="metrics",
-    version="2",
+    version="3",
     libraries=("torch", "transformers", "peft"),
+    extra_key=_guard_key,
 )

@@ -61,6 +61,7 @@ COMMANDS = (
     "train",
     "evaluate",
     "doctor",
+    "gate",
 )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,7 +41,12 @@ def write_setup(tmp_path: Path, base: Path, max_steps: int = 12, margin: float =
         max_steps=max_steps, batch_size=4, max_len=160, learning_rate=0.003, checkpoint_every=2
     )
     skills["skills"]["evaluate"]["params"].update(
-        em_items=2, max_new_tokens=8, max_len=160, probe_per_kind=2, probe_max_new_tokens=8
+        em_items=2,
+        max_new_tokens=8,
+        max_len=160,
+        probe_per_kind=2,
+        probe_max_new_tokens=8,
+        guard_items=4,
     )
     skills["playbooks"]["demo"]["gate"] = {"primary": "perplexity", "min_margin": margin}
     (tmp_path / "skills.yaml").write_text(yaml.safe_dump(skills))
@@ -81,7 +88,10 @@ def test_run_once_trains_gates_promotes_then_reuses_everything(
     assert [s["cache"] for s in report["steps"]] == ["miss"] * 5
     md = (first.report_dir / "report.md").read_text()
     assert md.startswith("# Repo Guardian report — PASS")
-    assert "| perplexity |" in md
+    assert re.search(r"\| perplexity \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[[\d.]+, [\d.]+\] "
+                     r"\| -[\d.]+ \[-[\d.]+, -[\d.]+\] \| yes \|", md), md  # fmt: skip
+    assert "| hallucination_rate |" in md and "| token_f1 |" in md
+    assert set(report["challenger"]["ci"]) >= {"perplexity", "probe_open", "hallucination_rate"}
     assert "## Examples (greedy answers on the test split)" in md
     assert len(report["examples"]) == 2 and report["examples"][0]["question"]
 
@@ -118,6 +128,21 @@ def test_new_commit_is_judged_against_the_champion(
     assert second.steps[0].status == "ran"
     assert second.decision is not None
     assert any("vs champion" in r for r in second.decision.reasons)
+
+    # the champion's files vanish: it is judged by its recorded metrics, never by the raw base
+    with StateStore(guardian_home) as store:
+        champion = store.registry.champions()[0]
+    shutil.rmtree(champion["path"])
+    extra.write_text(extra.read_text() + "\n\ndef blank(text: str) -> bool:\n    return not text\n")
+    git(demo_repo, "commit", "-qam", "blank")
+    third = run(config_path, demo_repo)
+    assert (
+        third.decision is not None and third.decision.baseline_kind == "champion (recorded metrics)"
+    )
+    assert any("could not be scored" in w for w in third.warnings)
+    # the playbook's primary metric is perplexity, which is not comparable from a record
+    assert not third.decision.passed
+    assert "no champion (recorded metrics) value" in third.decision.reasons[0]
 
 
 def test_bad_repos_fail_with_one_line(tmp_path: Path, tiny_base: Path) -> None:

@@ -93,3 +93,46 @@ def test_decide_is_pure() -> None:
     first = decide(chal, champ, cfg)
     assert decide(chal, champ, cfg) == first
     assert chal == {"perplexity": 3.0} and champ == {"perplexity": 4.0}
+
+
+def test_require_significant_needs_the_interval_of_the_difference_to_clear_the_margin() -> None:
+    cfg = GateConfig(
+        primary="probe_open", min_margin=0.05, margin="absolute", require_significant=True
+    )
+    chal, base = {"probe_open": 0.70}, {"probe_open": 0.50}
+    sure = decide(chal, base, cfg, "base", {"probe_open": [0.08, 0.31]})
+    assert sure.passed, sure.reasons
+    assert "[0.08, 0.31] gives at worst +0.08" in sure.reasons[0]
+    noisy = decide(chal, base, cfg, "base", {"probe_open": [-0.02, 0.40]})
+    assert not noisy.passed and "at worst -0.02" in noisy.reasons[0]
+    missing = decide(chal, base, cfg, "base", {"perplexity": [-1.0, -0.5]})
+    assert not missing.passed and "no interval of the difference" in missing.reasons[0]
+    # without the flag the same noisy gain passes on its point estimate
+    plain = cfg.model_copy(update={"require_significant": False})
+    assert decide(chal, base, plain, "base", {"probe_open": [-0.02, 0.40]}).passed
+
+
+def test_require_significant_on_a_lower_is_better_metric_uses_the_upper_end() -> None:
+    cfg = GateConfig(primary="perplexity", min_margin=0.10, require_significant=True)
+    chal, base = {"perplexity": 8.0}, {"perplexity": 10.0}
+    # relative: the difference -2 is a 20% gain; its interval's upper end -1.5 is 15%
+    assert decide(chal, base, cfg, "champion", {"perplexity": [-2.6, -1.5]}).passed
+    short = decide(chal, base, cfg, "champion", {"perplexity": [-2.6, -0.5]})
+    assert not short.passed and "at worst +5.0%" in short.reasons[0]
+
+
+def test_a_challenger_that_forgets_the_guard_set_is_refused() -> None:
+    cfg = GateConfig(primary="probe_open", min_margin=0.05, max_guard_rise=0.10)
+    better_on_repo = {"probe_open": 0.80, "guard_perplexity": 14.0}
+    base = {"probe_open": 0.40, "guard_perplexity": 10.0}
+    d = decide(better_on_repo, base, cfg, "base")
+    assert not d.passed and [c.name for c in d.checks if not c.passed] == ["guard"]
+    assert "guard_perplexity 14 vs base 10: +40.0% (allowed rise 10.0%)" in d.reasons[-1]
+    kept = decide({"probe_open": 0.80, "guard_perplexity": 10.5}, base, cfg, "base")
+    assert kept.passed, kept.reasons
+    missing = decide({"probe_open": 0.80}, base, cfg, "base")
+    assert (
+        not missing.passed and "guard_perplexity: challenger value missing" in missing.reasons[-1]
+    )
+    no_base = decide(better_on_repo | {"guard_perplexity": 9.0}, {"probe_open": 0.4}, cfg, "base")
+    assert [c.name for c in no_base.checks if not c.passed] == ["guard"]

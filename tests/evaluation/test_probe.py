@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from guardian.core.schema import ProbeItem
-from guardian.evaluation.probe import answer_part, first_mentions, probe_summary, score_answer
+from guardian.evaluation.metrics import final_answer
+from guardian.evaluation.probe import first_mentions, probe_summary, score_answer
 
 PATHS = ["inventory/money.py", "inventory/pricing.py", "inventory/__init__.py"]
 ALIASES = {
@@ -96,9 +97,9 @@ def test_params_answers(answer: str, right: bool) -> None:
     assert score_answer(_params_item(), answer) is right
 
 
-def test_answer_part_takes_text_after_the_last_tag() -> None:
-    assert answer_part("reasoning <ANSWER>: one <ANSWER>: two ") == "two"
-    assert answer_part("  plain answer ") == "plain answer"
+def test_final_answer_takes_text_after_the_last_tag() -> None:
+    assert final_answer("reasoning <ANSWER>: one <ANSWER>: two ") == "two"
+    assert final_answer("  plain answer ") == "plain answer"
 
 
 def test_summary_splits_by_mode_kind_and_seen() -> None:
@@ -113,3 +114,39 @@ def test_summary_splits_by_mode_kind_and_seen() -> None:
     assert summary["open"]["by_kind"] == {"file": 1.0, "params": 0.0}
     assert summary["retrieval_recall"] == round(2 / 3, 4)
     assert summary["retrieval_recall_by_kind"] == {"file": 1.0, "params": 0.0}
+
+
+def _returns_item(expected: str) -> ProbeItem:
+    return ProbeItem(
+        id=f"returns:inventory/stock.py:{expected}",
+        kind="returns",
+        question="What type of value comes back from `top_movers`?",
+        symbol="top_movers",
+        path="inventory/stock.py",
+        seen=True,
+        expected=[expected],
+        need=1,
+        rivals=[
+            t for t in ("int", "str", "tuple[str, int]", "list[tuple[str, int]]") if t != expected
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("expected", "answer", "right"),
+    [
+        # the rivals `str`, `int` and `tuple[str, int]` are parts of the right type, not rivals
+        ("list[tuple[str, int]]", "<ANSWER>: `list[tuple[str, int]]`", True),
+        ("list[tuple[str, int]]", "<ANSWER>: `tuple[str, int]`", False),
+        # and the right `int` inside a rival type is not a mention of it
+        ("int", "<ANSWER>: `tuple[str, int]`", False),
+        ("int", "<ANSWER>: `int`", True),
+    ],
+)
+def test_a_fact_inside_a_longer_fact_is_not_counted(
+    expected: str, answer: str, right: bool
+) -> None:
+    assert score_answer(_returns_item(expected), answer) is right
+    text = final_answer(answer)
+    found = first_mentions(text, ["int", "str", "tuple[str, int]", "list[tuple[str, int]]"], {})
+    assert len(found) == 1  # only the longest mention survives

@@ -18,7 +18,7 @@ from guardian.steps.base import StepContext
 from tests.tinymodel import make_tiny_base, tiny_dataset
 
 FAST = {"learning_rate": 2e-2, "batch_size": 4, "warmup_ratio": 0.0, "dropout": 0.0}
-EVAL = evaluate.Params(em_items=3, max_new_tokens=12, batch_size=4, probe_per_kind=0)
+EVAL = evaluate.Params(em_items=3, max_new_tokens=12, batch_size=4, probe_per_kind=0, guard_items=6)
 
 
 def _train(root: Path, base: Path, data: Path, name: str, steps: int) -> Path:
@@ -78,10 +78,17 @@ def test_trained_challenger_beats_untrained_base(world: dict[str, Path], tmp_pat
     for role in ("challenger", "baseline"):
         summary = report[role]
         assert set(summary) == {
-            "model", "dataset", "n", "perplexity", "exact_match", "mean_nll", "answer_tokens"
+            "model", "dataset", "n", "perplexity", "exact_match", "token_f1", "mean_nll",
+            "answer_tokens", "ci", "guard_perplexity",
         }  # fmt: skip
         assert summary["perplexity"] == pytest.approx(math.exp(summary["mean_nll"]))
-        assert 0.0 <= summary["exact_match"] <= 1.0
+        assert 0.0 <= summary["exact_match"] <= summary["token_f1"] <= 1.0
+        assert set(summary["ci"]) == {"perplexity", "exact_match", "token_f1", "guard_perplexity"}
+        lo, hi = summary["ci"]["perplexity"]
+        assert lo <= summary["perplexity"] <= hi
+    lo, hi = report["difference_ci"]["perplexity"]
+    gap = report["challenger"]["perplexity"] - report["baseline"]["perplexity"]
+    assert lo <= gap <= hi < 0  # the trained challenger is surely better
     items = [json.loads(x) for x in (ctx.out_dir / "items.jsonl").read_text().splitlines()]
     assert [it["index"] for it in items] == list(range(8))
     assert all(it["path"] == "guardian/core.py" for it in items)
@@ -92,6 +99,9 @@ def test_trained_challenger_beats_untrained_base(world: dict[str, Path], tmp_pat
         5,
     ]
     assert isinstance(with_em[0]["challenger_answer"], str) and with_em[0]["reference"]
+    for role in ("challenger", "baseline"):
+        f1 = [it[f"{role}_f1"] for it in with_em]
+        assert report[role]["token_f1"] == pytest.approx(sum(f1) / 3, abs=1e-3)
     assert sum(it["answer_tokens"] for it in items) == report["challenger"]["answer_tokens"]
     weighted = sum(it["challenger_nll"] * it["answer_tokens"] for it in items)
     assert weighted / report["challenger"]["answer_tokens"] == pytest.approx(
@@ -127,6 +137,17 @@ def test_probe_asks_both_models_the_same_questions(world: dict[str, Path], tmp_p
     recall = report["probe"]["challenger"]["retrieval_recall"]
     assert recall == round(sum(r["retrieved"] for r in rows) / len(rows), 4) and recall >= 0.8
     assert result.metrics["challenger_probe_open"] == report["challenger"]["probe_open"]
+    items = [json.loads(x) for x in (out / "items.jsonl").read_text().splitlines()]
+    for role in ("challenger", "baseline"):
+        # every generated answer is judged: 3 test-split ones, 10 closed- and 10 open-book
+        flags = [r[f"{role}_{m}_hallucination"] for r in rows for m in ("closed", "open")]
+        assert all(f is None or isinstance(f, str) for f in flags)
+        judged = flags + [it.get(f"{role}_hallucination") for it in items if f"{role}_em" in it]
+        invented = sum(f is not None for f in judged)
+        assert len(judged) == 23
+        assert report[role]["hallucination_rate"] == pytest.approx(invented / 23)
+        assert {"probe_open", "probe_closed", "hallucination_rate"} <= set(report[role]["ci"])
+    assert "probe_open" in report["difference_ci"]
 
 
 def test_perplexity_is_over_answer_tokens_only(world: dict[str, Path], tmp_path: Path) -> None:
@@ -174,7 +195,7 @@ def test_champion_baseline(world: dict[str, Path], tmp_path: Path) -> None:
     assert same["baseline_exact_match"] == same["challenger_exact_match"]
 
 
-def test_empty_split_and_foreign_baseline(world: dict[str, Path], tmp_path: Path) -> None:
+def test_empty_split_foreign_and_broken_baseline(world: dict[str, Path], tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(world["data"], data)
     (data / "test.jsonl").write_text("")
@@ -186,8 +207,19 @@ def test_empty_split_and_foreign_baseline(world: dict[str, Path], tmp_path: Path
     record = json.loads((foreign / "base.json").read_text())
     record["fingerprint"] = "f" * 64
     (foreign / "base.json").write_text(json.dumps(record))
-    with pytest.raises(StepError, match="not comparable"):
-        _evaluate(world, tmp_path / "b", baseline=foreign)
+    metrics, ctx = _evaluate(world, tmp_path / "b", baseline=foreign)
+    report = json.loads((ctx.out_dir / "metrics.json").read_text())
+    # scored on its own base and tokenizer: answers compare, perplexities do not
+    assert report["baseline_kind"] == "champion" and "another base" in report["baseline_note"]
+    assert report["baseline"]["perplexity"] is None and metrics["baseline_perplexity"] is None
+    assert report["baseline"]["exact_match"] is not None
+    assert "perplexity" not in report["difference_ci"]
+    assert "exact_match" in report["baseline"]["ci"]
+    with pytest.raises(StepError, match="no adapter weights"):
+        shutil.rmtree(foreign / "adapter")
+        (foreign / "adapter").mkdir()
+        (foreign / "adapter" / "adapter_config.json").write_text("{}")
+        _evaluate(world, tmp_path / "c", baseline=foreign)
 
 
 @pytest.mark.slow
@@ -242,31 +274,31 @@ def test_spread_is_even_and_deterministic() -> None:
     assert len(set(evaluate.spread(1000, 64))) == 64
 
 
-def test_mismatched_bases_are_refused_before_any_base_is_resolved(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_guard_perplexity_is_over_the_chosen_guard_answers(
+    world: dict[str, Path], tmp_path: Path
 ) -> None:
-    from guardian.ml import base_model
+    from peft import PeftModel
 
-    def forbidden(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("resolved (and maybe dequantised) a base before checking")
+    from guardian.evaluation.guard import guard_samples
+    from guardian.ml.base_model import load_model_and_tokenizer
 
-    monkeypatch.setattr(base_model, "resolve_base", forbidden)
-    dirs = {}
-    for name, fingerprint in (("challenger", "a" * 64), ("champion", "b" * 64)):
-        d = tmp_path / name
-        (d / "adapter").mkdir(parents=True)
-        (d / "adapter" / "adapter_config.json").write_text("{}")
-        (d / "adapter" / "adapter_model.safetensors").write_bytes(b"x")
-        record = {"spec": f"base-{name}", "path": str(tmp_path / "nowhere"), "kind": "gguf",
-                  "fingerprint": fingerprint, "source": "x.gguf", "ready": False}  # fmt: skip
-        (d / "base.json").write_text(json.dumps(record))
-        dirs[name] = d
-    data = tiny_dataset(tmp_path / "data")
-    ctx = StepContext(
-        repo=tmp_path,
-        out_dir=tmp_path / "out",
-        home=tmp_path / "home",
-        inputs={"model": dirs["challenger"], "dataset": data, "baseline": dirs["champion"]},
-    )
-    with pytest.raises(StepError, match="not comparable"):
-        evaluate.run(ctx, EVAL)
+    metrics, ctx = _evaluate(world, tmp_path)
+    report = json.loads((ctx.out_dir / "metrics.json").read_text())
+    every = guard_samples()
+    assert len(every) >= 200 and {s.metadata["part"] for s in every} == {
+        "python", "general", "code"
+    }  # fmt: skip
+    chosen = [every[i] for i in evaluate.spread(len(every), EVAL.guard_items)]
+    model, tok = load_model_and_tokenizer(world["base"])
+    expected = {}
+    for role, adapter in (("challenger", world["challenger"] / "adapter"), ("baseline", None)):
+        net = PeftModel.from_pretrained(model, str(adapter)).eval() if adapter else model
+        nll = evaluate.answer_nll(
+            net, [encode_example(tok, s, EVAL.max_len) for s in chosen], 2, tok.pad_token_id
+        )
+        expected[role] = math.exp(sum(t for t, _ in nll) / sum(n for _, n in nll))
+        if adapter:
+            model = net.unload()
+    for role in ("challenger", "baseline"):
+        assert report[role]["guard_perplexity"] == pytest.approx(expected[role], rel=1e-4)
+    assert metrics["challenger_guard_perplexity"] == report["challenger"]["guard_perplexity"]

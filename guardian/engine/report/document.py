@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from guardian.core.fsutil import atomic_write_text
 from guardian.core.jsonl import write_json
+from guardian.engine.report.html import render_html
 from guardian.engine.report.markdown import render_markdown
 from guardian.errors import StateError
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 
 RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
+# report.json's layout; bump when a field changes meaning or goes away.
+SCHEMA_VERSION = 2
+FORMATS = ("md", "json", "html")
 
 
 def reports_dir(home: Path) -> Path:
@@ -25,7 +29,57 @@ def reports_dir(home: Path) -> Path:
     return home / "reports"
 
 
-def _examples(outcome: RunOutcome, limit: int = 3) -> list[dict[str, Any]]:
+def _step_dir(outcome: RunOutcome, *steps: str) -> Path | None:
+    """The artifact dir of the last step of these names in the run."""
+    found = None
+    for s in outcome.steps:
+        if s.step in steps and s.path:
+            found = s.path
+    return found
+
+
+def _loss_curve(outcome: RunOutcome) -> list[dict[str, Any]]:
+    """The train step's loss log (step and loss, or step and val_loss), for the plot."""
+    train_dir = _step_dir(outcome, "train")
+    log_file = train_dir / "loss_log.jsonl" if train_dir else None
+    if log_file is None or not log_file.is_file():
+        return []
+    keep = ("step", "loss", "val_loss")
+    rows = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+    return [{k: r[k] for k in keep if k in r} for r in rows if isinstance(r, dict)]
+
+
+def _pairs(mapping: Any) -> str:
+    if not isinstance(mapping, dict):
+        return str(mapping)
+    return ", ".join(f"{k} {v}" for k, v in mapping.items())
+
+
+def _card(outcome: RunOutcome) -> list[tuple[str, str]]:
+    """The validated dataset card in a few lines: samples kept per split, question types,
+    what was dropped and why, and the RAFT oracle share (pairs: JSON keeps their order)."""
+    data_dir = _step_dir(outcome, "validate")
+    card_file = data_dir / "card.json" if data_dir else None
+    if card_file is None or not card_file.is_file():
+        return []
+    card = json.loads(card_file.read_text())
+    if not isinstance(card, dict):
+        return []
+    out: list[tuple[str, str]] = []
+    if "kept" in card:
+        out.append(("samples kept", _pairs(card["kept"])))
+    if "question_type_totals" in card:
+        out.append(("question types", _pairs(card["question_type_totals"])))
+    if isinstance(card.get("dropped"), dict):
+        dropped = {k: v for k, v in card["dropped"].items() if v}
+        out.append(("dropped", _pairs(dropped) if dropped else "none"))
+    oracle = card.get("oracle", {}).get("all") if isinstance(card.get("oracle"), dict) else None
+    if isinstance(oracle, dict) and "fraction" in oracle:
+        out.append(("RAFT samples with the oracle document", f"{100 * oracle['fraction']:.0f}%"))
+    return out
+
+
+def _examples(outcome: RunOutcome, limit: int = 10) -> list[dict[str, Any]]:
     """A few evaluated test questions with the reference, challenger and baseline answers."""
     eval_dir = next((s.path for s in outcome.steps if s.step == "evaluate" and s.path), None)
     data_dir = None
@@ -80,6 +134,7 @@ def build_report(outcome: RunOutcome) -> dict[str, Any]:
     decision = outcome.decision.model_dump() if outcome.decision else None
     metrics = outcome.metrics or {}
     return {
+        "schema_version": SCHEMA_VERSION,
         "run_id": outcome.run_id,
         "repo": str(outcome.repo),
         "repo_name": outcome.repo_name,
@@ -96,11 +151,16 @@ def build_report(outcome: RunOutcome) -> dict[str, Any]:
         "baseline_kind": metrics.get("baseline_kind"),
         "challenger": metrics.get("challenger"),
         "baseline": metrics.get("baseline"),
+        "baseline_note": metrics.get("baseline_note"),
+        "difference_ci": metrics.get("difference_ci"),
+        "gate_inputs": outcome.gate_inputs,
         "steps": steps,
         "all_cached": bool(steps) and all(s["cache"] == "hit" for s in steps),
         "examples": _examples(outcome),
         "probe": metrics.get("probe"),
         "probe_examples": _probe_examples(outcome),
+        "loss_curve": _loss_curve(outcome),
+        "card": _card(outcome),
     }
 
 
@@ -124,13 +184,25 @@ def _probe_examples(outcome: RunOutcome, limit: int = 5) -> list[dict[str, Any]]
 
 
 def write_report(home: Path, outcome: RunOutcome) -> Path:
-    """Write report.json and report.md for a run; returns the report dir."""
+    """Write report.json, report.md and report.html for a run; returns the report dir."""
     rep = build_report(outcome)
     out = reports_dir(home) / outcome.run_id
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "report.json", rep)
     atomic_write_text(out / "report.md", render_markdown(rep))
+    atomic_write_text(out / "report.html", render_html(rep))
     return out
+
+
+def render(rep: dict[str, Any], fmt: str) -> str:
+    """A report in one of FORMATS."""
+    if fmt == "json":
+        return json.dumps(rep, indent=2, sort_keys=True) + "\n"
+    if fmt == "html":
+        return render_html(rep)
+    if fmt == "md":
+        return render_markdown(rep)
+    raise StateError(f"--format: expected one of {', '.join(FORMATS)} (got {fmt!r})")
 
 
 def load_report(home: Path, run_id: str | None, store: StateStore) -> dict[str, Any]:

@@ -13,12 +13,15 @@ TABLE_METRICS = (
     "perplexity",
     "mean_nll",
     "exact_match",
+    "token_f1",
+    "hallucination_rate",
     "n",
     "answer_tokens",
 )
 
 
-def _num(value: Any) -> str:
+def number(value: Any) -> str:
+    """A metric value as the reports print it (4 decimals; an em dash when missing)."""
     if isinstance(value, float):
         return f"{value:.4f}"
     return "—" if value is None else str(value)
@@ -29,7 +32,8 @@ def _quote(text: Any, limit: int = 300) -> str:
     return "`" + (flat if len(flat) <= limit else flat[: limit - 1] + "…").replace("`", "'") + "`"
 
 
-def _better(metric: str, old: Any, new: Any) -> str:
+def better(metric: str, old: Any, new: Any) -> str:
+    """Whether the challenger's value is the better one, by the metric's declared direction."""
     if not (isinstance(old, int | float) and isinstance(new, int | float)):
         return ""
     if metric in ("n", "answer_tokens"):
@@ -53,16 +57,56 @@ def _metrics(rep: dict[str, Any]) -> list[str]:
         "",
         "## Metrics",
         "",
-        f"| metric | {kind} | challenger | better |",
-        "|---|---|---|---|",
+        "Brackets: paired bootstrap 95% intervals over the same items; the difference is "
+        f"challenger − {kind}.",
+        "",
+        f"| metric | {kind} | challenger | difference | better |",
+        "|---|---|---|---|---|",
     ]
+    diff = rep.get("difference_ci") or {}
     for metric in TABLE_METRICS:
         if metric not in chal:
             continue
         old = base.get(metric) if base else None
         new = chal.get(metric)
-        lines.append(f"| {metric} | {_num(old)} | {_num(new)} | {_better(metric, old, new)} |")
+        diff_value = gap(metric, old, new)
+        was, now = (
+            number(old) + interval_text(base, metric),
+            number(new) + interval_text(chal, metric),
+        )
+        lines.append(
+            f"| {metric} | {was} | {now} "
+            f"| {_signed(diff_value)}{_bounds(diff.get(metric))} | {better(metric, old, new)} |"
+        )
     return lines
+
+
+def gap(metric: str, old: Any, new: Any) -> float | None:
+    """challenger - baseline for a metric (None for counts, or when either is missing)."""
+    if metric in ("n", "answer_tokens"):
+        return None
+    if isinstance(new, int | float) and isinstance(old, int | float):
+        return float(new - old)
+    return None
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.4f}"
+
+
+def _short(x: float) -> str:
+    return f"{x:.1f}" if abs(x) >= 1000 else f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def _bounds(pair: Any) -> str:
+    if not (isinstance(pair, list | tuple) and len(pair) == 2):
+        return ""
+    return f" [{_short(pair[0])}, {_short(pair[1])}]"
+
+
+def interval_text(role: dict[str, Any] | None, metric: str) -> str:
+    """` [lo, hi]` of a metric's interval in a role's `ci`, or nothing."""
+    return _bounds(((role or {}).get("ci") or {}).get(metric))
 
 
 def _pct(value: Any) -> str:
@@ -159,8 +203,8 @@ def _training(rep: dict[str, Any]) -> list[str]:
         "",
         f"- {m.get('steps')} steps on {m.get('n_train')} samples; mean loss of the first "
         "and last 5 steps "
-        f"{_num(m.get('train_loss_first'))} → {_num(m.get('train_loss_last'))}, "
-        f"validation loss {_num(m.get('val_loss'))}",
+        f"{number(m.get('train_loss_first'))} → {number(m.get('train_loss_last'))}, "
+        f"validation loss {number(m.get('val_loss'))}",
     ]
     if m.get("coverage") is not None:
         stop = (
@@ -183,7 +227,7 @@ def _examples(rep: dict[str, Any]) -> list[str]:
     if not rep.get("examples"):
         return []
     lines = ["", "## Examples (greedy answers on the test split)", ""]
-    for ex in rep["examples"]:
+    for ex in rep["examples"][:3]:
         lines += [
             f"**Q** ({ex.get('question_type') or 'sample'}): {_quote(ex['question'])}",
             "",
@@ -195,17 +239,21 @@ def _examples(rep: dict[str, Any]) -> list[str]:
     return lines
 
 
+def verdict(rep: dict[str, Any]) -> str:
+    """The one-word outcome a report leads with: PASS, FAIL, NO DECISION or RUN <STATUS>."""
+    decision = rep.get("decision")
+    if rep["status"] != "succeeded":
+        return f"RUN {rep['status'].upper()}"
+    if decision is None:
+        return "NO DECISION"
+    return "PASS" if decision["passed"] else "FAIL"
+
+
 def render_markdown(rep: dict[str, Any]) -> str:
     """The human view of a report: verdict first, then reasons, metrics and steps."""
     decision = rep.get("decision")
-    if rep["status"] != "succeeded":
-        verdict = f"RUN {rep['status'].upper()}"
-    elif decision is None:
-        verdict = "NO DECISION"
-    else:
-        verdict = "PASS" if decision["passed"] else "FAIL"
     lines = [
-        f"# Repo Guardian report — {verdict}",
+        f"# Repo Guardian report — {verdict(rep)}",
         "",
         f"- run: `{rep['run_id']}` (playbook `{rep['playbook']}`)",
         f"- repo: `{rep['repo']}` at `{rep['commit'][:12]}`",
