@@ -1,4 +1,4 @@
-"""Write the shipped guard set: general questions a base model answers and a fine-tune must not forget.
+"""Write the shipped guard set: general questions a fine-tuned model must not forget.
 
     python scripts/make_guard_set.py   # rewrites guardian/evaluation/guard/guard.jsonl
 
@@ -123,7 +123,8 @@ CODE = [
     ("Write a Python function `word_lengths(words)` that maps each word to its length.",
      "def word_lengths(words):\n    return {w: len(w) for w in words}"),
     ("Write a Python function `is_prime(n)`.",
-     "def is_prime(n):\n    if n < 2:\n        return False\n    for d in range(2, int(n ** 0.5) + 1):\n"
+     "def is_prime(n):\n    if n < 2:\n        return False\n"
+     "    for d in range(2, int(n ** 0.5) + 1):\n"
      "        if n % d == 0:\n            return False\n    return True"),
     ("Write a JavaScript function `add(a, b)` that returns the sum of two numbers.",
      "function add(a, b) {\n  return a + b;\n}"),
@@ -159,7 +160,8 @@ def _docs() -> list[tuple[str, str]]:
                 continue
             sentence = _first_sentence(getattr(kind, name).__doc__ or "")
             if sentence:
-                pairs.append((f"What does the Python method `{kind.__name__}.{name}` do?", sentence))
+                question = f"What does the Python method `{kind.__name__}.{name}` do?"
+                pairs.append((question, sentence))
     return pairs
 
 

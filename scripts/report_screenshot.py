@@ -62,7 +62,7 @@ def main() -> None:
         page.screenshot(path=str(args.out), full_page=True)
         decision = page.inner_text("#decision")
         browser.close()
-    print(f"{args.out}: screenshot of {page_file} (decision {decision}, console errors {len(errors)})")
+    print(f"{args.out}: screenshot of {page_file} (decision {decision}, errors {len(errors)})")
 
 
 if __name__ == "__main__":
