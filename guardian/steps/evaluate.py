@@ -178,14 +178,16 @@ def _guard(roles: tuple[Role, Role], params: Params) -> dict[str, Any]:
         per_item[role.name] = nll
     log.info("evaluate guard", n=len(chosen), **{r: out[r] for r in ROLES})
 
-    def means(nll: list[tuple[float, int]]) -> list[float]:
-        return [t / n if n else float("nan") for t, n in nll]
-
     counts = [n for _, n in per_item["challenger"]]
     out["paired"] = PairedItems(
-        means(per_item["challenger"]), means(per_item["baseline"]), counts, "exp"
+        _per_item_nll(per_item["challenger"]), _per_item_nll(per_item["baseline"]), counts, "exp"
     )
     return out
+
+
+def _per_item_nll(nll: list[tuple[float, int]]) -> list[float]:
+    """Each item's mean answer NLL (NaN for an item without answer tokens: it weighs 0)."""
+    return [total / n if n else float("nan") for total, n in nll]
 
 
 def _answer_budget(tok: Any, samples: list[Sample], cap: int) -> int:
@@ -210,11 +212,10 @@ def _paired_test_items(
     chal, base = scored["challenger"], scored["baseline"]
     counts = [n for _, n in chal["nll"]]
 
-    def mean_nll(nll: list[tuple[float, int]]) -> list[float]:
-        return [total / n if n else float("nan") for total, n in nll]
-
     paired = {
-        "perplexity": PairedItems(mean_nll(chal["nll"]), mean_nll(base["nll"]), counts, "exp"),
+        "perplexity": PairedItems(
+            _per_item_nll(chal["nll"]), _per_item_nll(base["nll"]), counts, "exp"
+        ),
     }
     for name, fn in (("exact_match", exact_match), ("token_f1", token_f1)):
         got = [

@@ -10,14 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from guardian.engine.report.markdown import (
-    TABLE_METRICS,
-    better,
-    gap,
-    interval_text,
-    number,
-    verdict,
-)
+from guardian.engine.report.markdown import metric_rows, verdict
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -60,27 +53,10 @@ def _gate(rep: dict[str, Any]) -> str:
 
 
 def _metrics(rep: dict[str, Any]) -> str:
-    chal, base = rep.get("challenger") or {}, rep.get("baseline") or {}
-    if not chal:
+    if not rep.get("challenger"):
         return ""
     kind = rep.get("baseline_kind") or "baseline"
-    diff = rep.get("difference_ci") or {}
-    rows = []
-    for metric in TABLE_METRICS:
-        if metric not in chal:
-            continue
-        old, new = base.get(metric), chal.get(metric)
-        diff_value = gap(metric, old, new)
-        rows.append([
-            _cell(metric),
-            _cell(number(old) + interval_text(base, metric)),
-            _cell(number(new) + interval_text(chal, metric)),
-            _cell(
-                ("—" if diff_value is None else f"{diff_value:+.4f}")
-                + interval_text({"ci": diff}, metric)
-            ),
-            _cell(better(metric, old, new)),
-        ])  # fmt: skip
+    rows = [[_cell(text) for text in row] for row in metric_rows(rep)]
     note = (
         "<p class='muted'>Brackets: paired bootstrap 95% intervals over the same items; the "
         f"difference is challenger − {escape(kind)}.</p>"

@@ -49,8 +49,7 @@ def better(metric: str, old: Any, new: Any) -> str:
 
 
 def _metrics(rep: dict[str, Any]) -> list[str]:
-    chal, base = rep.get("challenger"), rep.get("baseline")
-    if not chal:
+    if not rep.get("challenger"):
         return []
     kind = rep.get("baseline_kind") or "baseline"
     lines = [
@@ -63,22 +62,30 @@ def _metrics(rep: dict[str, Any]) -> list[str]:
         f"| metric | {kind} | challenger | difference | better |",
         "|---|---|---|---|---|",
     ]
+    lines += ["| " + " | ".join(row) + " |" for row in metric_rows(rep)]
+    return lines
+
+
+def metric_rows(rep: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """The metric table as text cells: metric, baseline, challenger (each with its interval),
+    difference (with its interval) and whether the challenger is better."""
+    chal, base = rep.get("challenger") or {}, rep.get("baseline") or {}
     diff = rep.get("difference_ci") or {}
+    rows = []
     for metric in TABLE_METRICS:
         if metric not in chal:
             continue
-        old = base.get(metric) if base else None
-        new = chal.get(metric)
-        diff_value = gap(metric, old, new)
-        was, now = (
-            number(old) + interval_text(base, metric),
-            number(new) + interval_text(chal, metric),
+        old, new = base.get(metric), chal.get(metric)
+        rows.append(
+            (
+                metric,
+                number(old) + interval_text(base, metric),
+                number(new) + interval_text(chal, metric),
+                _signed(gap(metric, old, new)) + _bounds(diff.get(metric)),
+                better(metric, old, new),
+            )
         )
-        lines.append(
-            f"| {metric} | {was} | {now} "
-            f"| {_signed(diff_value)}{_bounds(diff.get(metric))} | {better(metric, old, new)} |"
-        )
-    return lines
+    return rows
 
 
 def gap(metric: str, old: Any, new: Any) -> float | None:
