@@ -189,7 +189,14 @@ def gate(
         "differences": rep.get("difference_ci"),
     }
     kind = str(used["baseline_kind"])
-    decision = decide(rep["challenger"], used["baseline"], playbook.gate, kind, used["differences"])
+    decision = decide(
+        rep["challenger"],
+        used["baseline"],
+        playbook.gate,
+        kind,
+        used["differences"],
+        used.get("train_samples"),
+    )
     _line(
         f"run {run_id} (playbook {rep['playbook']}) against the {kind}: "
         f"{'PASS' if decision.passed else 'FAIL'}",
@@ -203,6 +210,35 @@ def gate(
         )
     if not decision.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+@handled
+def promote(
+    run_id: Annotated[str, typer.Argument(help="the finished run whose model to promote")],
+    force: Annotated[
+        bool, typer.Option("--force", help="promote even though the run failed its gate")
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="why the gate is overridden (recorded)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Make a finished run's model the champion (local target).
+
+    A run that failed its gate needs --force and --reason; who, why and when are recorded in
+    the state and in the run's report.
+    """
+    from guardian.engine.promote import promote_run
+
+    cfg = setup(config)
+    done = promote_run(cfg, skills_of(cfg), run_id, force=force, reason=reason)
+    if done.already:
+        _line(f"run {run_id} is already the champion ({done.path})")
+        return
+    _line(f"promoted run {run_id} to {done.path}")
+    if done.override:
+        _line(f"  gate overridden by {done.override['by']}: {done.override['reason']}")
 
 
 def _line(text: str) -> None:

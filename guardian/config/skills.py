@@ -50,6 +50,8 @@ class GateConfig(StrictModel):
     the unfavourable end of the paired bootstrap 95% interval of the difference, so a gain
     inside the noise never promotes a model. `max_guard_rise` bounds how much the perplexity
     on the shipped guard set may rise over the baseline's, relative (0.1: 10%): forgetting.
+    `min_train_samples` refuses a challenger trained on fewer samples: too little data to
+    have learned the repo, whatever its scores on a small test split say.
     """
 
     primary: str = "probe_open"
@@ -62,6 +64,7 @@ class GateConfig(StrictModel):
     missing_baseline: Literal["fail", "pass"] = "fail"
     require_significant: bool = False
     max_guard_rise: float | None = Field(default=None, ge=0.0)
+    min_train_samples: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _directions_known(self) -> GateConfig:

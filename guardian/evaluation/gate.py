@@ -116,19 +116,35 @@ def _guard(
     return Check(name="guard", metric="guard_perplexity", passed=rise <= allowed, detail=detail)
 
 
+def _train_samples(train_samples: int | None, config: GateConfig) -> Check:
+    """Enough data: the challenger was trained on at least `min_train_samples` samples."""
+    need = config.min_train_samples
+    if train_samples is None:
+        detail = f"training samples: count unknown (needs >= {need})"
+        return Check(name="train_samples", metric="n_train", passed=False, detail=detail)
+    detail = f"training samples {train_samples} (needs >= {need})"
+    return Check(
+        name="train_samples", metric="n_train", passed=train_samples >= need, detail=detail
+    )
+
+
 def decide(
     challenger: Mapping[str, float],
     baseline: Mapping[str, float] | None,
     config: GateConfig,
     baseline_kind: str = "champion",
     differences: Mapping[str, Sequence[float]] | None = None,
+    train_samples: int | None = None,
 ) -> Decision:
     """Judge the challenger: floors, ceilings, margin over baseline, bounded regressions.
 
     `differences` maps a metric to the 95% interval of challenger - baseline (the evaluate
     step's `difference_ci`); `require_significant` needs the primary metric's.
+    `train_samples` is how many samples the challenger was trained on (`min_train_samples`).
     """
     checks: list[Check] = []
+    if config.min_train_samples > 0:
+        checks.append(_train_samples(train_samples, config))
 
     def add(name: str, metric: str, ok: bool, detail: str) -> None:
         checks.append(Check(name=name, metric=metric, passed=ok, detail=detail))

@@ -27,11 +27,12 @@ def promote_local(
     artifact_key: str,
     model_dir: Path,
     metrics: dict[str, Any],
+    override: dict[str, Any] | None = None,
 ) -> Path:
     """Copy `model_dir` to models_dir/<repo>/<skill>/<run_id> atomically; make it the champion.
 
     The previous champion's row becomes 'previous' and its files stay, so a rollback is one
-    state update.
+    state update. `override` records who forced a promotion past the gate, and why.
     """
     dest = models_dir / f"{repo_name}-{repo_id}" / skill / run_id
     with atomic_dir(dest) as tmp:
@@ -39,7 +40,15 @@ def promote_local(
     base_file = dest / "base.json"
     base = json.loads(base_file.read_text()).get("spec", "") if base_file.exists() else ""
     store.registry.promote(
-        repo_id, skill, run_id, artifact_key, dest, base, metrics, digest=dir_digest(dest)
+        repo_id,
+        skill,
+        run_id,
+        artifact_key,
+        dest,
+        base,
+        metrics,
+        digest=dir_digest(dest),
+        override=override,
     )
     log.info("promoted", target="local", path=str(dest), skill=skill)
     return dest

@@ -111,6 +111,12 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE models ADD COLUMN digest TEXT
         """,
     ),
+    Migration(
+        "0004_model_override",
+        """
+        ALTER TABLE models ADD COLUMN override TEXT
+        """,
+    ),
 ]
 
 _LEDGER = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"

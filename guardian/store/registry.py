@@ -26,6 +26,7 @@ class Registry:
             return None
         d = dict(row)
         d["metrics"] = json.loads(d["metrics"])
+        d["override"] = json.loads(d["override"]) if d.get("override") else None
         return d
 
     def promote(
@@ -38,10 +39,12 @@ class Registry:
         base: str,
         metrics: dict[str, Any],
         digest: str | None = None,
+        override: dict[str, Any] | None = None,
     ) -> int:
         """Make a model the champion; the previous champion is kept as 'previous'.
 
-        `digest` is the promoted dir's content digest, so `guardian doctor` can verify it.
+        `digest` is the promoted dir's content digest, so `guardian doctor` can verify it;
+        `override` (who, why, when) marks a promotion forced past the gate.
         """
         with self.db.tx() as c:
             c.execute(
@@ -56,7 +59,8 @@ class Registry:
             )
             cur = c.execute(
                 "INSERT INTO models(repo_id, skill, run_id, artifact_key, path, base, metrics,"
-                " status, promoted_at, digest) VALUES (?, ?, ?, ?, ?, ?, ?, 'champion', ?, ?)",
+                " status, promoted_at, digest, override)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'champion', ?, ?, ?)",
                 (
                     repo_id,
                     skill,
@@ -67,6 +71,7 @@ class Registry:
                     json.dumps(metrics),
                     now(),
                     digest,
+                    json.dumps(override) if override is not None else None,
                 ),
             )
             return int(cur.lastrowid or 0)

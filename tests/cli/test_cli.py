@@ -62,6 +62,7 @@ COMMANDS = (
     "evaluate",
     "doctor",
     "gate",
+    "promote",
 )
 
 

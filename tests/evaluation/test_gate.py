@@ -136,3 +136,16 @@ def test_a_challenger_that_forgets_the_guard_set_is_refused() -> None:
     )
     no_base = decide(better_on_repo | {"guard_perplexity": 9.0}, {"probe_open": 0.4}, cfg, "base")
     assert [c.name for c in no_base.checks if not c.passed] == ["guard"]
+
+
+def test_a_challenger_trained_on_too_few_samples_is_refused() -> None:
+    cfg = GateConfig(primary="probe_open", min_margin=0.05, min_train_samples=100)
+    better, base = {"probe_open": 0.80}, {"probe_open": 0.40}
+    few = decide(better, base, cfg, "base", train_samples=40)
+    assert not few.passed
+    assert [c.name for c in few.checks if not c.passed] == ["train_samples"]
+    assert "FAIL training samples 40 (needs >= 100)" in few.reasons
+    assert decide(better, base, cfg, "base", train_samples=100).passed
+    unknown = decide(better, base, cfg, "base")
+    assert not unknown.passed and "count unknown" in unknown.reasons[0]
+    assert decide(better, base, GateConfig(primary="probe_open", min_margin=0.05), "base").passed

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
 # report.json's layout; bump when a field changes meaning or goes away.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FORMATS = ("md", "json", "html")
 
 
@@ -76,6 +76,15 @@ def _card(outcome: RunOutcome) -> list[tuple[str, str]]:
     oracle = card.get("oracle", {}).get("all") if isinstance(card.get("oracle"), dict) else None
     if isinstance(oracle, dict) and "fraction" in oracle:
         out.append(("RAFT samples with the oracle document", f"{100 * oracle['fraction']:.0f}%"))
+    trained = next((s.metrics for s in outcome.steps if s.step == "train"), {})
+    if "answers_cut" in trained and trained.get("n_train"):
+        out.append(
+            (
+                "training answers cut at max_len",
+                f"{trained['answers_cut']} of {trained['n_train']} "
+                f"(RAFT contexts shrunk to fit: {trained.get('contexts_shrunk', 0)})",
+            )
+        )
     return out
 
 
@@ -161,6 +170,7 @@ def build_report(outcome: RunOutcome) -> dict[str, Any]:
         "probe_examples": _probe_examples(outcome),
         "loss_curve": _loss_curve(outcome),
         "card": _card(outcome),
+        "override": None,
     }
 
 

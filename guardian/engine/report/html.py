@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from guardian.engine.report.markdown import metric_rows, verdict
+from guardian.engine.report.markdown import metric_rows, override_text, verdict
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -171,6 +171,9 @@ def render_html(rep: dict[str, Any]) -> str:
     ]
     if rep.get("note"):
         facts.append(f"outcome: {escape(rep['note'])}")
+    forced = override_text(rep)
+    if forced:
+        facts.append(f"<strong id='override'>override</strong>: {escape(forced)}")
     facts += [f"<strong>warning</strong>: {escape(w)}" for w in rep.get("warnings") or []]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",

@@ -15,6 +15,9 @@ TABLE_METRICS = (
     "exact_match",
     "token_f1",
     "hallucination_rate",
+    "codebleu",
+    "syntax_valid_rate",
+    "guard_perplexity",
     "n",
     "answer_tokens",
 )
@@ -256,6 +259,17 @@ def verdict(rep: dict[str, Any]) -> str:
     return "PASS" if decision["passed"] else "FAIL"
 
 
+def override_text(rep: dict[str, Any]) -> str | None:
+    """The line that says a model was promoted past its failed gate: who, when and why."""
+    forced = rep.get("override")
+    if not forced:
+        return None
+    return (
+        f"promoted past the failed gate by {forced.get('by')} at {forced.get('at')}: "
+        f"{forced.get('reason')}"
+    )
+
+
 def render_markdown(rep: dict[str, Any]) -> str:
     """The human view of a report: verdict first, then reasons, metrics and steps."""
     decision = rep.get("decision")
@@ -268,6 +282,9 @@ def render_markdown(rep: dict[str, Any]) -> str:
     ]
     if rep.get("note"):
         lines.append(f"- outcome: {rep['note']}")
+    forced = override_text(rep)
+    if forced:
+        lines.append(f"- **override**: {forced}")
     lines += [f"- warning: {w}" for w in rep.get("warnings") or []]
     if decision:
         lines += ["", "## Gate", ""]
