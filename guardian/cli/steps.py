@@ -42,6 +42,8 @@ def _standalone(
         files=files or {},
     )
     result = spec.fn(ctx, params)
+    for scratch in result.discard:  # the outputs are in place: scratch files can go
+        scratch.unlink(missing_ok=True)
     for key, value in result.metrics.items():
         err.print(f"  {key}: {value}", highlight=False)
 

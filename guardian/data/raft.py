@@ -12,16 +12,18 @@ import hashlib
 import random
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from guardian.core.schema import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE, Chunk, tagged_answer
+from guardian.core.schema import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE, Chunk, Sample, tagged_answer
 from guardian.data.docfacts import doc_section, summary_quote
 from guardian.data.fields import callers_line, params_line, returns_line
 from guardian.data.templates import module_name
 
 __all__ = [
+    "drop_distractors",
+    "split_documents",
     "ANSWER_TAG",
     "BEGIN_QUOTE",
     "DEFAULT_INSTRUCTION",
@@ -122,6 +124,49 @@ def raft_input(docs: Sequence[str], question: str) -> str:
     """The sample input: the numbered documents, then the question."""
     listing = "\n\n".join(f"[{i}] {doc}" for i, doc in enumerate(docs, 1)) or "(none)"
     return f"{DOCS_HEADER}\n{listing}{QUESTION_MARK}{question}"
+
+
+_DOC_START = re.compile(r"\n\n(?=\[\d+\] )")
+_DOC_NUMBER = re.compile(r"^\[\d+\] ")
+
+
+def split_documents(text: str) -> tuple[list[str], str] | None:
+    """The documents and question of a RAFT input (`raft_input`'s inverse); None for any
+    other text, or one whose documents cannot be told apart unambiguously."""
+    if not text.startswith(DOCS_HEADER + "\n"):
+        return None
+    head, sep, question = text.rpartition(QUESTION_MARK)
+    if not sep:
+        return None
+    listing = head[len(DOCS_HEADER) + 1 :]
+    docs = (
+        []
+        if listing == "(none)"
+        else [_DOC_NUMBER.sub("", p, count=1) for p in _DOC_START.split(listing)]
+    )
+    return (docs, question) if raft_input(docs, question) == text else None
+
+
+def drop_distractors(sample: Sample, fits: Callable[[Sample], bool]) -> tuple[Sample, int]:
+    """The sample with distractor documents removed, last first, until `fits` it; the
+    oracle documents always stay. Returns it and how many documents were dropped."""
+    if fits(sample):
+        return sample, 0
+    parsed = split_documents(sample.input)
+    if parsed is None:
+        return sample, 0
+    docs, question = parsed
+    oracles = {normalise_ws(str(o)) for o in sample.metadata.get("oracle") or []}
+    dropped, current = 0, sample
+    for i in reversed(range(len(docs))):
+        if normalise_ws(docs[i]) in oracles:
+            continue
+        del docs[i]
+        dropped += 1
+        current = sample.model_copy(update={"input": raft_input(docs, question)})
+        if fits(current):
+            break
+    return current, dropped
 
 
 def question_of(text: str) -> str:

@@ -194,6 +194,8 @@ class Pipeline:
             "metrics": metrics,
         }
         path = self.artifacts.commit(ks.key, tmp, meta)
+        for scratch in result.discard:
+            scratch.unlink(missing_ok=True)
         sealed = self.artifacts.meta(ks.key)
         self.store.runs.record_artifact(
             ks.key,
@@ -242,8 +244,16 @@ class Pipeline:
                 f"missing at {champ['path']}): the challenger is judged against the "
                 "tokenizer-free metrics recorded when it was promoted, on that run's items"
             )
-        out.gate_inputs = {"baseline": baseline, "baseline_kind": kind, "differences": differences}
-        out.decision = decide(out.metrics["challenger"], baseline, playbook.gate, kind, differences)
+        n_train = next((s.metrics.get("n_train") for s in out.steps if s.step == "train"), None)
+        out.gate_inputs = {
+            "baseline": baseline,
+            "baseline_kind": kind,
+            "differences": differences,
+            "train_samples": n_train,
+        }
+        out.decision = decide(
+            out.metrics["challenger"], baseline, playbook.gate, kind, differences, n_train
+        )
         if not out.decision.passed:
             out.note = "gate failed: the champion stays in service"
             return

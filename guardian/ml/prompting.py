@@ -6,10 +6,11 @@ used when it has one, else a plain `### Question:` / `### Answer:` format. Promp
 are tokenized separately, exactly as at generation time (`prompt_ids`), so training sees the
 same prompt tokens the model later generates from.
 
-Truncation to `max_len`: the answer keeps at least `min(len(answer), max_len // 4)` tokens
-(more if the prompt leaves room) and is cut from the right; the prompt is cut from the middle,
-keeping its first and last halves, so the system/instruction start and the final
-question plus the assistant header survive.
+Truncation to `max_len` (after steps/encoding.py has dropped what RAFT distractors it can):
+the answer is kept whole unless it alone needs more than three quarters of `max_len` (then
+it is cut from the right, `answer_cut`); the prompt is cut from the middle, keeping its
+first and last halves, so the system/instruction start and the final question plus the
+assistant header survive.
 
 Training batches (`BatchPlan`) are length-grouped: each epoch is shuffled, cut into buckets of
 ~50 batches, each bucket sorted by length and cut into batches, and the batch order shuffled;
@@ -50,6 +51,7 @@ class EncodedExample:
     full_len: int
     truncated: bool
     group: str = ""
+    answer_cut: bool = False
 
     @property
     def answer_tokens(self) -> int:
@@ -115,13 +117,13 @@ def encode_example(tok: PreTrainedTokenizerBase, sample: Sample, max_len: int) -
     answer = answer_ids(tok, sample)
     full_len = len(prompt) + len(answer)
     truncated = full_len > max_len
+    answer_len = len(answer)
     if truncated:
-        min_answer = min(len(answer), max(1, max_len // 4))
-        answer = answer[: max(min_answer, max_len - len(prompt))]
-        budget = max_len - len(answer)
-        if len(prompt) > budget:
-            head = budget // 2
-            prompt = prompt[:head] + prompt[len(prompt) - (budget - head) :]
+        keep_prompt = min(len(prompt), max(max_len // 4, max_len - len(answer)))
+        answer = answer[: max_len - keep_prompt]
+        if len(prompt) > keep_prompt:
+            head = keep_prompt // 2
+            prompt = prompt[:head] + prompt[len(prompt) - (keep_prompt - head) :]
     return EncodedExample(
         input_ids=prompt + answer,
         labels=[IGNORE_INDEX] * len(prompt) + answer,
@@ -129,6 +131,7 @@ def encode_example(tok: PreTrainedTokenizerBase, sample: Sample, max_len: int) -
         full_len=full_len,
         truncated=truncated,
         group=str(sample.metadata.get("path") or ""),
+        answer_cut=len(answer) < answer_len,
     )
 
 

@@ -51,10 +51,15 @@ class StepContext:
 
 @dataclass
 class StepResult:
-    """Files the step wrote (relative to out_dir) and a small metrics dict for reports."""
+    """Files the step wrote (relative to out_dir) and a small metrics dict for reports.
+
+    `discard` names scratch files (a training checkpoint) to delete once the artifact is
+    committed, never before: a kill in between must still find them to resume from.
+    """
 
     outputs: list[str]
     metrics: dict[str, Any] = field(default_factory=dict)
+    discard: list[Path] = field(default_factory=list)
 
 
 P = TypeVar("P", bound=StepParams)

@@ -28,9 +28,10 @@ from guardian.ml.base_model import (
     resolve_base,
 )
 from guardian.ml.lora import FitOutcome, fit, save_adapter
-from guardian.ml.prompting import BatchPlan, BatchStats, EncodedExample, encode_example
+from guardian.ml.prompting import BatchPlan, BatchStats, EncodedExample
 from guardian.ml.scoring import spread
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
+from guardian.steps.encoding import encode_fitted
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -102,15 +103,16 @@ def train_model(
 
     ref = resolve_base(params.base, ctx.home, convert=not params.dry_run)
     tok = load_tokenizer(ref)
-    train_ex = [encode_example(tok, s, params.max_len) for s in train_samples]
-    val_ex = [encode_example(tok, s, params.max_len) for s in val_samples]
+    train_ex, fitting = encode_fitted(tok, train_samples, params.max_len)
+    val_ex, _ = encode_fitted(tok, val_samples, params.max_len)
     total = total_steps(len(train_ex), params)
     planned = BatchPlan(train_ex, params.batch_size, params.seed).stats(total * params.grad_accum)
     plan = _plan(ref, params, train_ex, val_ex, total, planned)
+    plan["fitting"] = fitting
     write_json(ctx.out_dir / "train_plan.json", plan)
     if params.dry_run:
         log.info("train dry run", n_train=len(train_ex), steps=total, base=ref.spec)
-        dry = {"dry_run": True, "n_train": len(train_ex), "steps": total}
+        dry = {"dry_run": True, "n_train": len(train_ex), "steps": total, **fitting}
         return Trained(StepResult(outputs=["train_plan.json"], metrics=dry), None)
 
     ckpt_path = ctx.home / "checkpoints" / f"train-{_checkpoint_key(train_file, params, ref)}.pt"
@@ -118,12 +120,11 @@ def train_model(
     save_adapter(model, outcome.pissa_init, ctx.out_dir / "adapter")
     write_jsonl(ctx.out_dir / "loss_log.jsonl", outcome.rows)
     write_json(ctx.out_dir / "base.json", ref.model_dump(mode="json"))
-    ckpt_path.unlink(missing_ok=True)
     n_files = len({ex.group for ex in train_ex} - {""})
-    metrics = _metrics(outcome, total, len(train_ex), planned, n_files)
+    metrics = _metrics(outcome, total, len(train_ex), planned, n_files) | fitting
     log.info("train finished", **metrics)
     outputs = ["adapter", "loss_log.jsonl", "train_plan.json", "base.json"]
-    return Trained(StepResult(outputs=outputs, metrics=metrics), model)
+    return Trained(StepResult(outputs=outputs, metrics=metrics, discard=[ckpt_path]), model)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -175,6 +176,7 @@ def _token_stats(examples: list[EncodedExample]) -> dict[str, Any]:
         "p95": lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))],
         "answer_tokens": sum(ex.answer_tokens for ex in examples),
         "truncated": sum(1 for ex in examples if ex.truncated),
+        "answers_cut": sum(1 for ex in examples if ex.answer_cut),
     }
 
 
@@ -219,7 +221,7 @@ SPEC = StepSpec(
     params=Params,
     needs=("dataset",),
     provides="model",
-    version="2",
+    version="3",
     extra_key=base_fingerprint,
     unkeyed=frozenset({"threads"}),
     libraries=("torch", "transformers", "peft"),

@@ -221,3 +221,33 @@ def test_pools_cut_big_directories_into_runs_of_whole_files() -> None:
 def test_sample_rng_is_stable(seed: int) -> None:
     assert sample_rng(seed, "a", "b").random() == sample_rng(seed, "a", "b").random()
     assert sample_rng(seed, "a", "b").random() != sample_rng(seed, "ab").random()
+
+
+def test_split_documents_inverts_raft_input() -> None:
+    from guardian.data.raft import raft_input, split_documents
+
+    docs = ["a.py:1-2 function f\ndef f()", "b.py:3-4 function g\n\n[9] not a new document"]
+    text = raft_input(docs, "Where is `f`?")
+    assert split_documents(text) is None  # "\n\n[9] " inside a document is ambiguous
+    plain = ["a.py:1-2 function f\ndef f()", "b.py:3-4 function g\ndef g(x)"]
+    assert split_documents(raft_input(plain, "Where?")) == (plain, "Where?")
+    assert split_documents(raft_input([], "Where?")) == ([], "Where?")
+    assert split_documents("Where is `f`?") is None
+
+
+def test_drop_distractors_keeps_the_oracle_and_stops_once_it_fits() -> None:
+    from guardian.core.schema import Sample
+    from guardian.data.raft import drop_distractors, raft_input, split_documents
+
+    oracle = "a.py:1-2 function f\ndef f()"
+    docs = ["z.py:1-9 function noise\n" + "x " * 50, oracle, "y.py:1-9 function more\n" + "y " * 50]
+    sample = Sample(
+        input=raft_input(docs, "Where is `f`?"), output="a.py", metadata={"oracle": [oracle]}
+    )
+    same, none = drop_distractors(sample, lambda s: True)
+    assert same is sample and none == 0
+    one, dropped = drop_distractors(sample, lambda s: len(s.input) < 200)
+    assert dropped == 1 and split_documents(one.input) == (docs[:2], "Where is `f`?")
+    bare, dropped = drop_distractors(sample, lambda s: len(s.input) < 10)
+    assert dropped == 2 and split_documents(bare.input) == ([oracle], "Where is `f`?")
+    assert sample.input == raft_input(docs, "Where is `f`?")  # the input sample is unchanged

@@ -32,8 +32,12 @@ SKILLS = ("mine", "synthesize", "validate", "train-lora", "evaluate")
 STEP_OF = {"train-lora": "train"}
 POINTS = ("start", "during", "computed", "committed")
 # The default suite kills mid-step in every step plus one boundary at each end of the run;
-# the other 13 points run under `-m faults` (and `make test-all`).
-DEFAULT_CASES = {(s, "during") for s in SKILLS} | {("mine", "start"), ("evaluate", "committed")}
+# the other 12 points run under `-m faults` (and `make test-all`).
+DEFAULT_CASES = {(s, "during") for s in SKILLS} | {
+    ("mine", "start"),
+    ("evaluate", "committed"),
+    ("train-lora", "computed"),
+}
 CASES = [
     pytest.param(s, p, marks=() if (s, p) in DEFAULT_CASES else pytest.mark.faults)
     for s in SKILLS
@@ -126,6 +130,8 @@ def test_kill_then_rerun_recovers(
     cmd += ["--config", str(world["config"])]
     killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -9, f"the fault point was not reached: {killed.stderr[-2000:]}"
+    if (skill, point) == ("train-lora", "computed"):  # trained, not yet committed
+        assert list((home / "checkpoints").glob("*.pt")), "checkpoint gone before the commit"
 
     with StateStore(home) as store:  # the champion from commit A is untouched by the kill
         champs = store.registry.champions()

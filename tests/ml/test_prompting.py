@@ -79,18 +79,29 @@ def test_long_prompt_is_cut_from_the_middle(tok: Any) -> None:
 def test_long_answer_keeps_prompt_and_is_cut_from_the_right(tok: Any) -> None:
     long = Sample(input="Explain.", output="word " * 300)
     full = encode_example(tok, long, max_len=4096)
-    ex = encode_example(tok, long, max_len=96)
-    assert len(ex.input_ids) == 96 and ex.truncated
+    assert full.prompt_len <= 160 // 4  # a prompt within its quarter is never cut
+    ex = encode_example(tok, long, max_len=160)
+    assert len(ex.input_ids) == 160 and ex.truncated and ex.answer_cut
     assert ex.prompt_len == full.prompt_len
-    assert ex.input_ids == full.input_ids[:96]
-    assert ex.answer_tokens == 96 - full.prompt_len
+    assert ex.input_ids == full.input_ids[:160]
+    assert ex.answer_tokens == 160 - full.prompt_len
 
 
-def test_both_long_keeps_a_quarter_for_the_answer(tok: Any) -> None:
+def test_both_long_keeps_a_quarter_for_the_prompt(tok: Any) -> None:
     long = Sample(input="y = 2\n" * 300, output="word " * 300)
     ex = encode_example(tok, long, max_len=128)
     assert len(ex.input_ids) == 128
-    assert ex.answer_tokens == 32
+    assert ex.prompt_len == 32 and ex.answer_tokens == 96 and ex.answer_cut
+
+
+def test_a_long_prompt_never_cuts_an_answer_that_fits_in_three_quarters(tok: Any) -> None:
+    answer = "word " * 60
+    long = Sample(input="y = 2\n" * 300, output=answer)
+    whole = encode_example(tok, Sample(input="q", output=answer), max_len=4096).answer_tokens
+    assert 32 < whole <= 96  # more than the quarter the old rule kept, within three quarters
+    ex = encode_example(tok, long, max_len=128)
+    assert ex.truncated and not ex.answer_cut
+    assert ex.answer_tokens == whole and len(ex.input_ids) == 128
     with pytest.raises(ValueError, match="max_len"):
         encode_example(tok, long, max_len=4)
 
