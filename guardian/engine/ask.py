@@ -127,7 +127,8 @@ class Asker:
     def ask(
         self, questions: list[str], *, k: int = 3, max_new_tokens: int = 96, batch_size: int = 8
     ) -> list[Answer]:
-        """Greedy answers to the questions, open-book when an index was given."""
+        """Greedy answers to the questions, open-book when an index was given; open-book
+        quotes are held verbatim to the retrieved documents (ml/grounding.py)."""
         from guardian.ml.scoring import generate_answers
 
         samples: list[Sample] = []
@@ -140,7 +141,14 @@ class Asker:
             sample, ids = self.index.prompt(q, k=k)
             samples.append(sample)
             docs.append(ids)
-        raw = generate_answers(self.model, self.tok, samples, max_new_tokens, batch_size)
+        raw = generate_answers(
+            self.model,
+            self.tok,
+            samples,
+            max_new_tokens,
+            batch_size,
+            grounded=self.index is not None,
+        )
         return [
             Answer(q, final_answer(r), r, d) for q, r, d in zip(questions, raw, docs, strict=True)
         ]

@@ -20,7 +20,7 @@ from guardian.core.schema import ANSWER_TAG, Sample
 _ARTICLES = frozenset({"a", "an", "the"})
 # Metrics that do not depend on the tokenizer: they compare models on different bases.
 TOKENIZER_FREE = frozenset(
-    {"exact_match", "token_f1", "hallucination_rate"}
+    {"exact_match", "token_f1", "hallucination_rate", "codebleu", "syntax_valid_rate"}
     | {f"probe_{m}{p}" for m in ("open", "closed") for p in ("", "_seen", "_unseen")}
 )
 _WORD = re.compile(r"\w+")

@@ -52,9 +52,11 @@ def generate_answers(
     samples: list[Sample],
     max_new_tokens: int,
     batch_size: int,
+    *,
+    grounded: bool = False,
 ) -> list[str]:
     """Greedy answers for samples (left-padded batches), decoded without special tokens."""
-    return generate_with_cuts(model, tok, samples, max_new_tokens, batch_size)[0]
+    return generate_with_cuts(model, tok, samples, max_new_tokens, batch_size, grounded=grounded)[0]
 
 
 def generate_with_cuts(
@@ -63,21 +65,33 @@ def generate_with_cuts(
     samples: list[Sample],
     max_new_tokens: int,
     batch_size: int,
+    *,
+    grounded: bool = False,
 ) -> tuple[list[str], list[bool]]:
-    """Greedy answers, and for each whether it was cut: used every new token, no end token."""
+    """Greedy answers, and for each whether it was cut: used every new token, no end token.
+
+    `grounded` keeps every quote verbatim from the sample's input (ml/grounding.py).
+    """
     import torch
+    from transformers import LogitsProcessorList
+
+    from guardian.ml.grounding import QuoteGrounding
 
     pad_id = int(tok.pad_token_id)
     answers: list[str] = []
     cuts: list[bool] = []
     for start in range(0, len(samples), batch_size):
-        prompts = [prompt_ids(tok, s) for s in samples[start : start + batch_size]]
+        batch = samples[start : start + batch_size]
+        prompts = [prompt_ids(tok, s) for s in batch]
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(prompts), width), dtype=torch.long)
         for row, ids in enumerate(prompts):
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention[row, width - len(ids) :] = 1
+        processors = LogitsProcessorList()
+        if grounded:
+            processors.append(QuoteGrounding(tok, [s.input for s in batch], width))
         with torch.no_grad():
             out = model.generate(  # type: ignore[operator]
                 input_ids=input_ids,
@@ -86,6 +100,7 @@ def generate_with_cuts(
                 do_sample=False,
                 pad_token_id=pad_id,
                 eos_token_id=tok.eos_token_id,
+                logits_processor=processors,
             )
         new = out[:, width:]
         for row in new:

@@ -9,9 +9,13 @@ split, generated with room for the longest reference. The knowledge probe
 held-out questions about the mined code, closed-book and open-book: `probe_open` and
 `probe_closed` are the share answered right, `probe_closed_seen` the closed-book share on
 symbols of files the challenger was trained on. `hallucination_rate` is over every generated
-answer (guardian/evaluation/hallucination.py). Each metric carries a paired bootstrap 95%
+answer (guardian/evaluation/hallucination.py). `codebleu` and `syntax_valid_rate` score
+the code written for up to `code_items` "complete" questions of the split
+(guardian/evaluation/code.py). Each metric carries a paired bootstrap 95%
 interval, and so does the difference challenger - baseline (`difference_ci`), which
-`require_significant` gates on.
+`require_significant` gates on. With `grounded_quotes` (the default) every generation
+that has documents in its prompt quotes them verbatim (guardian/ml/grounding.py), as
+`guardian ask` answers users.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from guardian.core.faults import fault_point
 from guardian.core.jsonl import read_jsonl, write_json, write_jsonl
 from guardian.core.schema import Chunk, Sample
 from guardian.errors import DataError
+from guardian.evaluation.code import code_scores
 from guardian.evaluation.hallucination import RepoNames, hallucination
 from guardian.evaluation.metrics import exact_match, item_records, role_summary, token_f1
 from guardian.evaluation.stats import PairedItems, paired_intervals
 from guardian.ml.prompting import encode_example
 from guardian.ml.scoring import answer_nll, generate_with_cuts, spread
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
+from guardian.steps.encoding import encode_fitted
 from guardian.steps.probing import ProbeSettings, probe_metrics, prompt_text, run_probe
 from guardian.steps.roles import Role, load_roles
 
@@ -41,7 +47,7 @@ log = structlog.get_logger(__name__)
 # The figures the step reports in its own metrics (per role), beside metrics.json.
 STEP_METRICS = (
     "perplexity", "exact_match", "token_f1", "hallucination_rate", "probe_open", "probe_closed",
-    "guard_perplexity",
+    "guard_perplexity", "codebleu", "syntax_valid_rate",
 )  # fmt: skip
 ROLES = ("challenger", "baseline")
 
@@ -65,6 +71,12 @@ class Params(StepParams):
         default=0, ge=0, description="guard-set items to score (0: all of the shipped set)"
     )
     guard: bool = Field(default=True, description="score the shipped guard set (forgetting)")
+    code_items: int = Field(
+        default=8, ge=0, description="code-writing items for CodeBLEU and syntax validity"
+    )
+    grounded_quotes: bool = Field(
+        default=True, description="hold quotes to the prompt's documents, as `guardian ask` does"
+    )
 
 
 def run(ctx: StepContext, params: Params) -> StepResult:
@@ -100,7 +112,7 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     if params.probe_per_kind and chunks is not None and names is not None:
         settings = ProbeSettings(
             params.probe_per_kind, params.probe_k, params.probe_max_new_tokens,
-            params.batch_size, params.seed,
+            params.batch_size, params.seed, params.grounded_quotes,
         )  # fmt: skip
         probe = run_probe(roles, dataset, chunks, names, settings)
         report["probe"] = probe["summary"]
@@ -110,6 +122,14 @@ def run(ctx: StepContext, params: Params) -> StepResult:
         paired |= probe["paired"]
         write_jsonl(ctx.out_dir / "probe_items.jsonl", probe["items"])
         outputs.append("probe_items.jsonl")
+    if params.code_items and chunks is not None:
+        coded = _code_eval(roles, dataset, chunks, params)
+        if coded is not None:
+            for r in ROLES:
+                report[r] |= coded["summary"][r]
+            paired |= coded["paired"]
+            write_jsonl(ctx.out_dir / "code_items.jsonl", coded["items"])
+            outputs.append("code_items.jsonl")
     if names is not None:
         flagged = {r: [float(x is not None) for x in judged[r]] for r in ROLES}
         paired["hallucination_rate"] = PairedItems(flagged["challenger"], flagged["baseline"])
@@ -143,11 +163,13 @@ def _score_split(
     budget = _answer_budget(tok, em_samples, params.max_new_tokens)
     with role.activate():
         if role.same_tokens:
-            examples = [encode_example(tok, s, params.max_len) for s in samples]
+            examples, _ = encode_fitted(tok, samples, params.max_len)
             nll = answer_nll(role.model, examples, params.batch_size, int(tok.pad_token_id))
         else:
             nll = [(0.0, 0)] * len(samples)
-        answers, cuts = generate_with_cuts(role.model, tok, em_samples, budget, params.batch_size)
+        answers, cuts = generate_with_cuts(
+            role.model, tok, em_samples, budget, params.batch_size, grounded=params.grounded_quotes
+        )
     invented = [
         hallucination(a, prompt_text(s), names) if names else None
         for a, s in zip(answers, em_samples, strict=True)
@@ -155,6 +177,64 @@ def _score_split(
     fault_point("during", "evaluate")
     log.info("evaluate scored", role=role.name, n=len(samples), em_items=len(answers))
     return {"nll": nll, "answers": answers, "cut": cuts, "hallucination": invented}
+
+
+def _code_eval(
+    roles: tuple[Role, Role], dataset: Path, chunks: list[Chunk], params: Params
+) -> dict[str, Any] | None:
+    """Both roles write the bodies asked by up to `code_items` "complete" questions; each
+    answer's CodeBLEU and syntax validity, their means and paired values (None: no items)."""
+    by_id = {c.id: c for c in chunks}
+    every = [
+        (s, by_id[str(s.metadata.get("chunk_id"))])
+        for s in read_jsonl(dataset / f"{params.split}.jsonl", Sample)
+        if s.metadata.get("question_type") == "complete"
+        and str(s.metadata.get("chunk_id")) in by_id
+    ]
+    picked = [every[i] for i in spread(len(every), params.code_items)]
+    if not picked:
+        return None
+    samples = [s for s, _ in picked]
+    scores: dict[str, list[dict[str, Any]]] = {}
+    for role in roles:
+        budget = _answer_budget(role.tok, samples, params.max_new_tokens)
+        with role.activate():
+            answers, _ = generate_with_cuts(
+                role.model,
+                role.tok,
+                samples,
+                budget,
+                params.batch_size,
+                grounded=params.grounded_quotes,
+            )
+        scores[role.name] = [
+            {"answer": a, **code_scores(a, s.output, c.signature, c.language)}
+            for a, (s, c) in zip(answers, picked, strict=True)
+        ]
+    log.info("evaluate code", n=len(picked))
+    summary: dict[str, dict[str, Any]] = {r: {} for r in ROLES}
+    paired: dict[str, PairedItems] = {}
+    for metric, field in (("codebleu", "codebleu"), ("syntax_valid_rate", "syntax_valid")):
+        both = [
+            (float(c[field]), float(b[field]))
+            for c, b in zip(scores["challenger"], scores["baseline"], strict=True)
+            if c[field] is not None and b[field] is not None
+        ]
+        for col, r in enumerate(ROLES):
+            summary[r][metric] = sum(p[col] for p in both) / len(both) if both else None
+        if both:
+            paired[metric] = PairedItems([p[0] for p in both], [p[1] for p in both])
+    items = [
+        {
+            "path": c.path,
+            "qualname": c.qualname,
+            "language": c.language,
+            "reference": s.output,
+            **{f"{r}_{k}": scores[r][i][k] for r in ROLES for k in scores[r][i]},
+        }
+        for i, (s, c) in enumerate(picked)
+    ]
+    return {"summary": summary, "paired": paired, "items": items}
 
 
 def _guard(roles: tuple[Role, Role], params: Params) -> dict[str, Any]:
@@ -253,7 +333,7 @@ SPEC = StepSpec(
     needs=("model", "dataset", "chunks"),
     optional_needs=("baseline",),
     provides="metrics",
-    version="3",
+    version="4",
     libraries=("torch", "transformers", "peft"),
     extra_key=_guard_key,
 )

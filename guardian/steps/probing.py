@@ -62,13 +62,20 @@ def answer_probe(
     *,
     max_new_tokens: int,
     batch_size: int,
+    grounded: bool = False,
 ) -> dict[str, dict[str, list[Any]]]:
     """Greedy answers, their marks, and whether each ran out of tokens, per mode:
-    {mode: {"answers": [...], "correct": [...], "cut": [...]}}."""
+    {mode: {"answers": [...], "correct": [...], "cut": [...]}}. `grounded` keeps open-book
+    quotes verbatim from the retrieved documents (ml/grounding.py), as `guardian ask` does."""
     out: dict[str, dict[str, list[Any]]] = {}
     for mode in MODES:
         answers, cuts = generate_with_cuts(
-            model, tok, prompts.samples[mode], max_new_tokens, batch_size
+            model,
+            tok,
+            prompts.samples[mode],
+            max_new_tokens,
+            batch_size,
+            grounded=grounded and mode == "open",
         )
         marks = [score_answer(item, a) for item, a in zip(items, answers, strict=True)]
         out[mode] = {"answers": answers, "correct": marks, "cut": cuts}
@@ -77,13 +84,15 @@ def answer_probe(
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    """How an evaluation probes: questions per kind, documents per question, answer budget."""
+    """How an evaluation probes: questions per kind, documents per question, answer budget,
+    and whether open-book quotes are held to the documents."""
 
     per_kind: int
     k: int
     max_new_tokens: int
     batch_size: int
     seed: int
+    grounded: bool = True
 
 
 def prompt_text(sample: Sample) -> str:
@@ -114,6 +123,7 @@ def run_probe(
                 prompts,
                 max_new_tokens=settings.max_new_tokens,
                 batch_size=settings.batch_size,
+                grounded=settings.grounded,
             )
         for mode, got in runs[role.name].items():
             got["hallucination"] = [

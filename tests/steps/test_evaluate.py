@@ -150,6 +150,51 @@ def test_probe_asks_both_models_the_same_questions(world: dict[str, Path], tmp_p
     assert "probe_open" in report["difference_ci"]
 
 
+def test_code_items_get_codebleu_and_syntax_validity(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    from guardian.core.jsonl import write_jsonl
+    from guardian.evaluation.code import code_bleu, extract_code
+    from tests.data.test_probe import chunks
+
+    mined, data = tmp_path / "chunks", tmp_path / "data"
+    every = chunks()
+    write_jsonl(mined / "chunks.jsonl", every)
+    shutil.copytree(world["data"], data)
+    fns = [c for c in every if c.kind == "function"][:2]
+    asks = [
+        Sample(
+            input=f"Write `{fn.qualname}`.\n\nSignature:\n```python\n{fn.signature}\n```",
+            output=f"```python\n{fn.code.split(chr(10), 1)[1]}\n```",
+            metadata={"chunk_id": fn.id, "question_type": "complete", "path": fn.path},
+        )
+        for fn in fns
+    ]
+    test = list(read_jsonl(data / "test.jsonl", Sample))
+    write_jsonl(data / "test.jsonl", [*test, *asks])
+    wired = {"model": world["challenger"], "dataset": data, "chunks": mined}
+    out = tmp_path / "eval"
+    out.mkdir()
+    ctx = StepContext(repo=tmp_path, out_dir=out, home=world["root"] / "home", inputs=wired)
+    result = evaluate.run(ctx, EVAL.model_copy(update={"code_items": 4}))
+    assert result.outputs[-1] == "code_items.jsonl"
+    report = json.loads((out / "metrics.json").read_text())
+    rows = [json.loads(x) for x in (out / "code_items.jsonl").read_text().splitlines()]
+    assert [r["qualname"] for r in rows] == [fn.qualname for fn in fns]
+    for role in ("challenger", "baseline"):
+        scores = []
+        for fn, row, ask in zip(fns, rows, asks, strict=True):
+            assert row["reference"] == ask.output
+            body = fn.code.split("\n", 1)[1].strip()
+            scores.append(code_bleu(extract_code(row[f"{role}_answer"]), body, "python"))
+            assert row[f"{role}_codebleu"] == pytest.approx(scores[-1])
+        assert report[role]["codebleu"] == pytest.approx(sum(scores) / 2)
+        valid = [float(r[f"{role}_syntax_valid"]) for r in rows]
+        assert report[role]["syntax_valid_rate"] == sum(valid) / 2
+        assert {"codebleu", "syntax_valid_rate"} <= set(report[role]["ci"])
+    assert result.metrics["challenger_codebleu"] == report["challenger"]["codebleu"]
+
+
 def test_perplexity_is_over_answer_tokens_only(world: dict[str, Path], tmp_path: Path) -> None:
     from peft import PeftModel
 
