@@ -11,7 +11,6 @@ TABLE_METRICS = (
     "probe_closed",
     "probe_closed_seen",
     "perplexity",
-    "mean_nll",
     "exact_match",
     "token_f1",
     "hallucination_rate",
