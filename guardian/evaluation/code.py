@@ -130,11 +130,15 @@ def as_unit(body: str, signature: str, language: str) -> str:
 
 def code_scores(answer: str, reference: str, signature: str, language: str) -> dict[str, Any]:
     """One code-writing item: CodeBLEU of the answer's code against the reference's, and
-    whether it parses as a definition once wrapped in its signature (None: no grammar)."""
+    whether it parses, as the body asked for (inside its signature) or as a whole definition
+    (an answer that restates the signature); None when there is no grammar."""
     code = extract_code(answer)
-    return {
-        "codebleu": code_bleu(code, extract_code(reference), language),
-        "syntax_valid": syntax_valid(as_unit(code, signature, language), language)
-        if code
-        else (False if _language(language) is not None else None),
-    }
+    valid: bool | None
+    if _language(language) is None:
+        valid = None
+    else:
+        valid = bool(code) and bool(
+            syntax_valid(as_unit(code, signature, language), language)
+            or syntax_valid(code, language)
+        )
+    return {"codebleu": code_bleu(code, extract_code(reference), language), "syntax_valid": valid}

@@ -139,3 +139,7 @@ def test_code_scores_read_the_code_out_of_a_tagged_answer() -> None:
     assert empty["syntax_valid"] is False
     assert empty["codebleu"] is not None and empty["codebleu"] < 0.3
     assert code_scores("x", ref, "fn f()", "rust") == {"codebleu": None, "syntax_valid": None}
+    whole = "```python\ndef f(text: str):\n    return text.upper()\n```"
+    assert code_scores(whole, ref, "def f(text: str)", "python")["syntax_valid"] is True
+    broken = "```python\ndef f(text: str):\n    return (text\n```"
+    assert code_scores(broken, ref, "def f(text: str)", "python")["syntax_valid"] is False
