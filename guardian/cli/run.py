@@ -241,6 +241,31 @@ def promote(
         _line(f"  gate overridden by {done.override['by']}: {done.override['reason']}")
 
 
+@app.command()
+@handled
+def export(
+    target: Annotated[str, typer.Argument(help="a run id, or a train output dir")],
+    fmt: Annotated[str, typer.Option("--format", help="export format: gguf")] = "gguf",
+    quant: Annotated[str, typer.Option("--quant", help="f16, q8_0 or f32")] = "f16",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="file to write (default: <home>/exports/)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a trained model as one GGUF file: its LoRA adapter merged into its base, with
+    the base's tokenizer and chat template, for llama.cpp and Ollama."""
+    from guardian.engine.exporting import export_gguf
+    from guardian.export.gguf import QUANTS
+
+    if fmt != "gguf":
+        raise ConfigError(f"--format: expected gguf (got {fmt!r})")
+    if quant not in QUANTS:
+        raise ConfigError(f"--quant: expected one of {', '.join(QUANTS)} (got {quant!r})")
+    cfg = setup(config)
+    path = export_gguf(cfg, skills_of(cfg), target, quant=quant, out=out)  # type: ignore[arg-type]
+    _line(str(path))
+
+
 def _line(text: str) -> None:
     """One plain line on stdout (no wrapping: scripts parse these)."""
     sys.stdout.write(text + "\n")

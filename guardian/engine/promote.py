@@ -53,6 +53,23 @@ def who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def run_model(home: Path, skills: SkillsFile, rep: dict[str, Any]) -> tuple[str, str, Path]:
+    """The model a run trained: its skill, artifact key and dir (which must still exist)."""
+    run_id = str(rep["run_id"])
+    playbook = skills.playbooks.get(str(rep["playbook"]))
+    if playbook is None:
+        raise ConfigError(f"playbook '{rep['playbook']}' of run {run_id} is not in skills.yaml")
+    skill = model_skill(skills, playbook)
+    step = next((s for s in rep.get("steps", []) if s.get("skill") == skill), None)
+    if skill is None or step is None:
+        raise StateError(f"run {run_id}: produced no model")
+    key = str(step["key"])
+    model_dir = ArtifactStore(home).path(key)
+    if not (model_dir / "adapter").is_dir():
+        raise StateError(f"run {run_id}: its model {model_dir} is gone (run it again)")
+    return skill, key, model_dir
+
+
 def promote_run(
     config: GuardianConfig,
     skills: SkillsFile,
@@ -91,17 +108,7 @@ def _promote(
             f"run {run_id} did not pass its gate ({why}): "
             "pass --force --reason TEXT to promote it anyway"
         )
-    playbook = skills.playbooks.get(str(rep["playbook"]))
-    if playbook is None:
-        raise ConfigError(f"playbook '{rep['playbook']}' of run {run_id} is not in skills.yaml")
-    skill = model_skill(skills, playbook)
-    step = next((s for s in rep.get("steps", []) if s.get("skill") == skill), None)
-    if skill is None or step is None:
-        raise StateError(f"run {run_id}: produced no model to promote")
-    key = str(step["key"])
-    model_dir = ArtifactStore(config.home).path(key)
-    if not (model_dir / "adapter").is_dir():
-        raise StateError(f"run {run_id}: its model {model_dir} is gone (run it again)")
+    skill, key, model_dir = run_model(config.home, skills, rep)
     row = store.runs.get(run_id)
     if row is None:
         raise StateError(f"run {run_id}: not in the state at {config.home}")

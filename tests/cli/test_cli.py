@@ -63,6 +63,7 @@ COMMANDS = (
     "doctor",
     "gate",
     "promote",
+    "export",
 )
 
 
