@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/guardian run-once $(DEMO_REPO) --config examples/demo-config.yaml
 
 test: $(STAMP)
-	$(BIN)/pytest -m "not slow and not faults" -q
+	$(BIN)/pytest -m "not slow and not faults" -q --durations=20
 
 test-all: $(STAMP)
 	$(BIN)/pytest -q

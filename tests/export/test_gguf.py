@@ -54,6 +54,7 @@ def _read_back(path: Path) -> Any:
     return AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name).eval()
 
 
+@pytest.mark.slow  # the default suite checks merged logits through the CLI test below
 def test_a_merged_f32_export_gives_the_trained_models_logits(
     tiny: dict[str, Path], tmp_path: Path
 ) -> None:
