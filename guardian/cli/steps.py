@@ -222,6 +222,11 @@ def evaluate(
     out_file: Annotated[Path, typer.Option("--out", "-o", help="metrics JSON to write")],
     baseline: Annotated[Path | None, typer.Option(help="champion model dir")] = None,
     em_items: Annotated[int | None, typer.Option(help="items for exact match")] = None,
+    guard_items: Annotated[
+        int | None, typer.Option(help="guard-set items to score (0: the whole shipped set)")
+    ] = None,
+    probe_per_kind: Annotated[int | None, typer.Option(help="probe questions per kind")] = None,
+    code_items: Annotated[int | None, typer.Option(help="items for CodeBLEU")] = None,
     chunks: Annotated[
         Path | None,
         typer.Option(help="chunks.jsonl (from `guardian mine`): run the knowledge probe"),
@@ -245,7 +250,13 @@ def evaluate(
     probe_file = out_file.with_suffix(".probe.jsonl")
     if chunks is not None:
         check_out_file(probe_file, "--out (its .probe.jsonl)")
-    params = Params() if em_items is None else Params(em_items=em_items)
+    given = {
+        "em_items": em_items,
+        "guard_items": guard_items,
+        "probe_per_kind": probe_per_kind,
+        "code_items": code_items,
+    }
+    params = Params(**{k: v for k, v in given.items() if v is not None})
     if chunks is None:
         params = params.model_copy(update={"probe_per_kind": 0})
     with workspace(cfg.home, "evaluate") as tmp:

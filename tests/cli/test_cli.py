@@ -149,8 +149,9 @@ def test_steps_by_hand(tmp_path: Path, small_repo: Path) -> None:
 
     metrics = tmp_path / "metrics.json"
     proc = guardian(
-        "evaluate", str(model), "--data", str(data), "--out", str(metrics), "--em-items", "1"
-    )
+        "evaluate", str(model), "--data", str(data), "--out", str(metrics), "--em-items", "1",
+        "--guard-items", "8", "--code-items", "1",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(metrics.read_text())
     n_test = sum(1 for s in samples if s["metadata"]["split"] == "test")
@@ -160,7 +161,7 @@ def test_steps_by_hand(tmp_path: Path, small_repo: Path) -> None:
     probed = tmp_path / "probed.json"
     proc = guardian(
         "evaluate", str(model), "--data", str(data), "--out", str(probed), "--em-items", "0",
-        "--chunks", str(chunks),
+        "--chunks", str(chunks), "--probe-per-kind", "2", "--guard-items", "4", "--code-items", "0",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(probed.read_text())
