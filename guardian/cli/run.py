@@ -250,6 +250,9 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", help="file to write (default: <home>/exports/)")
     ] = None,
+    adapter_only: Annotated[
+        bool, typer.Option("--adapter-only", help="the LoRA adapter alone (llama.cpp --lora)")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Write a trained model as one GGUF file: its LoRA adapter merged into its base, with
@@ -262,7 +265,14 @@ def export(
     if quant not in QUANTS:
         raise ConfigError(f"--quant: expected one of {', '.join(QUANTS)} (got {quant!r})")
     cfg = setup(config)
-    path = export_gguf(cfg, skills_of(cfg), target, quant=quant, out=out)  # type: ignore[arg-type]
+    path = export_gguf(
+        cfg,
+        skills_of(cfg),
+        target,
+        quant=quant,  # type: ignore[arg-type]
+        out=out,
+        adapter_only=adapter_only,
+    )
     _line(str(path))
 
 

@@ -14,7 +14,7 @@ from guardian.config.skills import SkillsFile
 from guardian.engine.promote import run_model
 from guardian.engine.report.document import RUN_ID, load_report
 from guardian.errors import ModelError
-from guardian.export.gguf import Quant, write_gguf
+from guardian.export.gguf import Quant, write_gguf, write_lora_gguf
 from guardian.ml.base_model import base_of
 from guardian.store.state import StateStore
 
@@ -38,8 +38,13 @@ def export_gguf(
     *,
     quant: Quant = "f16",
     out: Path | None = None,
+    adapter_only: bool = False,
 ) -> Path:
-    """Merge the model's adapter into its base and write it as a GGUF; returns the file."""
+    """Merge the model's adapter into its base and write it as a GGUF; returns the file.
+
+    `adapter_only` writes the LoRA adapter alone, as a llama.cpp adapter GGUF for the base's
+    own GGUF file (`llama-cli -m BASE.gguf --lora FILE`).
+    """
     model_dir, name = model_dir_of(config, skills, target)
     ref = base_of(model_dir, config.home)
     if ref.kind not in ("alias", "gguf"):
@@ -47,7 +52,10 @@ def export_gguf(
             f"{model_dir}: its base '{ref.spec}' is an HF model, not a GGUF: GGUF export takes "
             "the tokenizer metadata from the base's GGUF (train on a .gguf or alias base)"
         )
-    dest = out or config.home / "exports" / f"{name}-{quant}.gguf"
+    kind = "lora-" if adapter_only else ""
+    dest = out or config.home / "exports" / f"{name}-{kind}{quant}.gguf"
+    if adapter_only:
+        return write_lora_gguf(ref.path, model_dir / "adapter", dest, quant=quant, name=name)
     return write_gguf(
         ref.path, Path(ref.source), dest, adapter_dir=model_dir / "adapter", quant=quant, name=name
     )

