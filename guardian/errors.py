@@ -49,3 +49,10 @@ class Interrupted(GuardianError):
     """The user stopped the command (Ctrl-C); exits 130 like the shell expects."""
 
     exit_code = 130
+
+
+class TargetUnavailable(GuardianError):
+    """A promotion target (Ollama) could not be reached or refused the model: the run's
+    promotion waits (`promotion_pending`) and a later `guardian promote` retries it."""
+
+    exit_code = 3

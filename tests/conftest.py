@@ -21,6 +21,7 @@ def guardian_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "guardian-home"
     monkeypatch.setenv("GUARDIAN_HOME", str(home))
     monkeypatch.delenv("GUARDIAN_CONFIG", raising=False)
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.chdir(ROOT)
     return home

@@ -117,6 +117,10 @@ def run_once(repo: Path, playbook: PlaybookOpt = None, config: ConfigOpt = None)
         out.print(result.note, highlight=False)
     assert result.report_dir is not None
     out.print(f"report: {result.report_dir / 'report.md'}", highlight=False)
+    if result.talk:
+        out.print(f"talk to it: {result.talk}", highlight=False)
+    if result.status == "promotion_pending":
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -224,7 +228,7 @@ def promote(
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Make a finished run's model the champion (local target).
+    """Make a finished run's model the champion, on the configured target (local, Ollama).
 
     A run that failed its gate needs --force and --reason; who, why and when are recorded in
     the state and in the run's report.
@@ -236,7 +240,10 @@ def promote(
     if done.already:
         _line(f"run {run_id} is already the champion ({done.path})")
         return
-    _line(f"promoted run {run_id} to {done.path}")
+    where = done.placed.where() if done.placed else str(done.path)
+    _line(f"promoted run {run_id} to {where}")
+    if done.placed is not None:
+        _line(f"  talk to it: {done.placed.talk(done.repo)}")
     if done.override:
         _line(f"  gate overridden by {done.override['by']}: {done.override['reason']}")
 

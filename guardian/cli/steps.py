@@ -250,13 +250,13 @@ def evaluate(
     probe_file = out_file.with_suffix(".probe.jsonl")
     if chunks is not None:
         check_out_file(probe_file, "--out (its .probe.jsonl)")
-    given = {
+    knobs: dict[str, int | None] = {
         "em_items": em_items,
         "guard_items": guard_items,
         "probe_per_kind": probe_per_kind,
         "code_items": code_items,
     }
-    params = Params(**{k: v for k, v in given.items() if v is not None})
+    params = Params.model_validate({k: v for k, v in knobs.items() if v is not None})
     if chunks is None:
         params = params.model_copy(update={"probe_per_kind": 0})
     with workspace(cfg.home, "evaluate") as tmp:

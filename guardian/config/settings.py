@@ -22,11 +22,29 @@ class LogConfig(StrictModel):
     format: Literal["auto", "json", "console"] = "auto"
 
 
-class PromoteConfig(StrictModel):
-    """Promotion target; `local` copies the model into models_dir and records the champion."""
+class OllamaConfig(StrictModel):
+    """Where and as what a promoted model goes in Ollama (`promote.target: ollama`)."""
 
-    target: Literal["local", "none"] = "local"
+    host: str | None = None
+    name: str = Field(default="{repo}", description="model name; {repo} and {skill} expand")
+    quant: Literal["f16", "q8_0"] = "f16"
+    timeout_seconds: float = Field(default=300.0, gt=0)
+
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+class PromoteConfig(StrictModel):
+    """Promotion target. `local` copies the model into models_dir and records the champion;
+    `ollama` also exports it as a merged GGUF and tags it in Ollama."""
+
+    target: Literal["local", "ollama", "none"] = "local"
     models_dir: str | None = None
+    ollama: OllamaConfig = Field(default_factory=OllamaConfig)
+
+    def ollama_host(self) -> str:
+        """The Ollama server: $OLLAMA_HOST, else promote.ollama.host, else the local default."""
+        return os.environ.get("OLLAMA_HOST") or self.ollama.host or DEFAULT_OLLAMA_HOST
 
 
 class RepoConfig(StrictModel):

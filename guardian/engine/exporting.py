@@ -8,15 +8,34 @@ and chats exactly as the base did. Exports go to `<home>/exports/` unless `--out
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from guardian.config.settings import GuardianConfig
 from guardian.config.skills import SkillsFile
-from guardian.engine.promote import run_model
+from guardian.engine.keys import model_skill
 from guardian.engine.report.document import RUN_ID, load_report
-from guardian.errors import ModelError
+from guardian.errors import ConfigError, ModelError, StateError
 from guardian.export.gguf import Quant, write_gguf, write_lora_gguf
 from guardian.ml.base_model import base_of
+from guardian.store.artifacts import ArtifactStore
 from guardian.store.state import StateStore
+
+
+def run_model(home: Path, skills: SkillsFile, rep: dict[str, Any]) -> tuple[str, str, Path]:
+    """The model a run trained: its skill, artifact key and dir (which must still exist)."""
+    run_id = str(rep["run_id"])
+    playbook = skills.playbooks.get(str(rep["playbook"]))
+    if playbook is None:
+        raise ConfigError(f"playbook '{rep['playbook']}' of run {run_id} is not in skills.yaml")
+    skill = model_skill(skills, playbook)
+    step = next((s for s in rep.get("steps", []) if s.get("skill") == skill), None)
+    if skill is None or step is None:
+        raise StateError(f"run {run_id}: produced no model")
+    key = str(step["key"])
+    model_dir = ArtifactStore(home).path(key)
+    if not (model_dir / "adapter").is_dir():
+        raise StateError(f"run {run_id}: its model {model_dir} is gone (run it again)")
+    return skill, key, model_dir
 
 
 def model_dir_of(config: GuardianConfig, skills: SkillsFile, target: str) -> tuple[Path, str]:

@@ -38,6 +38,7 @@ class RunOutcome:
     decision: Decision | None = None
     metrics: dict[str, Any] | None = None
     promoted_path: Path | None = None
+    talk: str | None = None  # the command that asks the model in service something
     note: str = ""
     warnings: list[str] = field(default_factory=list)
     # what the gate compared against: baseline metrics, their kind, difference intervals

@@ -21,14 +21,14 @@ from guardian.config.settings import GuardianConfig
 from guardian.config.skills import SkillsFile
 from guardian.core.fsutil import atomic_write_text
 from guardian.core.jsonl import write_json
-from guardian.engine.keys import model_skill
+from guardian.engine.exporting import run_model
+from guardian.engine.publish import Placed, Release, publish
 from guardian.engine.report.document import load_report, reports_dir
 from guardian.engine.report.html import render_html
 from guardian.engine.report.markdown import render_markdown
 from guardian.engine.runner import repo_lock
 from guardian.errors import ConfigError, StateError
-from guardian.serving.local import promote_local
-from guardian.store.artifacts import ArtifactStore
+from guardian.store.runs import RunStatus
 from guardian.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -42,6 +42,8 @@ class Promoted:
     path: Path
     override: dict[str, Any] | None
     already: bool = False
+    placed: Placed | None = None
+    repo: str = ""
 
 
 def who() -> str:
@@ -51,23 +53,6 @@ def who() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-def run_model(home: Path, skills: SkillsFile, rep: dict[str, Any]) -> tuple[str, str, Path]:
-    """The model a run trained: its skill, artifact key and dir (which must still exist)."""
-    run_id = str(rep["run_id"])
-    playbook = skills.playbooks.get(str(rep["playbook"]))
-    if playbook is None:
-        raise ConfigError(f"playbook '{rep['playbook']}' of run {run_id} is not in skills.yaml")
-    skill = model_skill(skills, playbook)
-    step = next((s for s in rep.get("steps", []) if s.get("skill") == skill), None)
-    if skill is None or step is None:
-        raise StateError(f"run {run_id}: produced no model")
-    key = str(step["key"])
-    model_dir = ArtifactStore(home).path(key)
-    if not (model_dir / "adapter").is_dir():
-        raise StateError(f"run {run_id}: its model {model_dir} is gone (run it again)")
-    return skill, key, model_dir
 
 
 def promote_run(
@@ -124,9 +109,7 @@ def _promote(
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "gate_passed": False,
         }
-    path = promote_local(
-        store=store,
-        models_dir=config.models_dir,
+    release = Release(
         repo_id=repo_id,
         repo_name=str(rep["repo_name"]),
         skill=skill,
@@ -134,19 +117,26 @@ def _promote(
         artifact_key=key,
         model_dir=model_dir,
         metrics=rep.get("challenger") or {},
-        override=override,
     )
+    placed = publish(config, store, skills, release, override)
     if override is not None:
         log.warning("promotion forced past the gate", run=run_id, **override)
-    _record(config.home, rep, path, override)
-    return Promoted(run_id, path, override)
+    if row["status"] == RunStatus.PROMOTION_PENDING:
+        store.runs.finish(run_id, RunStatus.SUCCEEDED, "pass", row.get("report_path"))
+    _record(config.home, rep, placed, override)
+    return Promoted(run_id, placed.path, override, placed=placed, repo=str(rep["repo"]))
 
 
-def _record(home: Path, rep: dict[str, Any], path: Path, override: dict[str, Any] | None) -> None:
+def _record(
+    home: Path, rep: dict[str, Any], placed: Placed, override: dict[str, Any] | None
+) -> None:
     """Write the promotion (and any override) into the run's report and its two views."""
-    rep = {**rep, "promoted_path": str(path), "override": override}
+    rep = {**rep, "promoted_path": str(placed.path), "override": override}
+    rep["status"] = "succeeded"
+    if placed.ollama is not None:
+        rep["ollama"] = placed.ollama.placement()
     how = "by override" if override else "by hand"
-    rep["note"] = f"promoted {how} to {path}"
+    rep["note"] = f"promoted {how} to {placed.where()}"
     out = reports_dir(home) / str(rep["run_id"])
     write_json(out / "report.json", rep)
     atomic_write_text(out / "report.md", render_markdown(rep))

@@ -19,7 +19,7 @@ from guardian.core.fsutil import file_lock
 from guardian.core.gitutil import head_commit, head_tree_sha
 from guardian.engine.keys import KeyedSkill, KeyWalk, model_skill
 from guardian.engine.outcome import RunOutcome, StepOutcome
-from guardian.errors import LockBusy, StateError, StepError
+from guardian.errors import LockBusy, StateError, StepError, TargetUnavailable
 from guardian.evaluation.gate import Decision, decide
 from guardian.evaluation.metrics import TOKENIZER_FREE
 from guardian.steps import StepContext
@@ -91,7 +91,8 @@ class Pipeline:
             try:
                 walk = self._run_steps(outcome, playbook, repo_id)
                 self._gate_and_promote(outcome, playbook, repo_id, walk)
-                outcome.status = RunStatus.SUCCEEDED
+                if outcome.status is RunStatus.RUNNING:
+                    outcome.status = RunStatus.SUCCEEDED
             except BaseException as exc:
                 outcome.status = RunStatus.INTERRUPTED if _interrupted(exc) else RunStatus.FAILED
                 outcome.finished = time.time()
@@ -106,7 +107,7 @@ class Pipeline:
             verdict = None
             if outcome.decision is not None:
                 verdict = "pass" if outcome.decision.passed else "fail"
-            runs.finish(run_id, RunStatus.SUCCEEDED, verdict, outcome.report_dir)
+            runs.finish(run_id, outcome.status, verdict, outcome.report_dir)
             return outcome
 
     def _run_steps(self, out: RunOutcome, playbook: Playbook, repo_id: int) -> KeyWalk:
@@ -212,7 +213,7 @@ class Pipeline:
     def _gate_and_promote(
         self, out: RunOutcome, playbook: Playbook, repo_id: int, walk: KeyWalk
     ) -> None:
-        from guardian.serving.local import promote_local
+        from guardian.engine.publish import Release, publish, talk_command
 
         train_skill = model_skill(self.skills, playbook)
         if out.metrics is None:
@@ -229,6 +230,7 @@ class Pipeline:
                 baseline_kind="champion",
             )
             out.promoted_path = Path(champ["path"])
+            out.talk = talk_command(champ.get("placement"), out.repo)
             return
         kind = str(out.metrics.get("baseline_kind", "base"))
         baseline, differences = out.metrics.get("baseline"), out.metrics.get("difference_ci")
@@ -262,9 +264,7 @@ class Pipeline:
             return
         if model is None or train_skill is None:
             raise StepError("gate passed but the playbook produced no model to promote")
-        out.promoted_path = promote_local(
-            store=self.store,
-            models_dir=self.config.models_dir,
+        release = Release(
             repo_id=repo_id,
             repo_name=out.repo_name,
             skill=train_skill,
@@ -273,4 +273,13 @@ class Pipeline:
             model_dir=model[0],
             metrics=out.metrics["challenger"],
         )
-        out.note = f"gate passed: promoted to {out.promoted_path}"
+        try:
+            placed = publish(self.config, self.store, self.skills, release)
+        except TargetUnavailable as exc:
+            out.status = RunStatus.PROMOTION_PENDING
+            out.note = f"gate passed; promotion pending ({exc}): retry with guardian promote"
+            log.warning("promotion_pending", reason=str(exc))
+            return
+        out.promoted_path = placed.path
+        out.talk = placed.talk(out.repo)
+        out.note = f"gate passed: promoted to {placed.where()}"

@@ -28,11 +28,13 @@ def promote_local(
     model_dir: Path,
     metrics: dict[str, Any],
     override: dict[str, Any] | None = None,
+    placement: dict[str, Any] | None = None,
 ) -> Path:
     """Copy `model_dir` to models_dir/<repo>/<skill>/<run_id> atomically; make it the champion.
 
     The previous champion's row becomes 'previous' and its files stay, so a rollback is one
-    state update. `override` records who forced a promotion past the gate, and why.
+    state update. `override` records who forced a promotion past the gate, and why;
+    `placement` where else (Ollama) the model was published.
     """
     dest = models_dir / f"{repo_name}-{repo_id}" / skill / run_id
     with atomic_dir(dest) as tmp:
@@ -49,6 +51,7 @@ def promote_local(
         metrics,
         digest=dir_digest(dest),
         override=override,
+        placement=placement,
     )
     log.info("promoted", target="local", path=str(dest), skill=skill)
     return dest

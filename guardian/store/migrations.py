@@ -117,6 +117,12 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE models ADD COLUMN override TEXT
         """,
     ),
+    Migration(
+        "0005_model_placement",
+        """
+        ALTER TABLE models ADD COLUMN placement TEXT
+        """,
+    ),
 ]
 
 _LEDGER = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"

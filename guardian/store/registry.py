@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from guardian.errors import StateError
 from guardian.store.db import Database, now
 
 
@@ -24,10 +25,28 @@ class Registry:
         ).fetchone()
         if not row:
             return None
-        d = dict(row)
-        d["metrics"] = json.loads(d["metrics"])
-        d["override"] = json.loads(d["override"]) if d.get("override") else None
-        return d
+        return _decoded(row)
+
+    def previous(self, repo_id: int, skill: str) -> dict[str, Any] | None:
+        """The model the champion replaced (what a rollback goes back to), or None."""
+        row = self.db.conn.execute(
+            "SELECT * FROM models WHERE repo_id=? AND skill=? AND status='previous'"
+            " ORDER BY id DESC LIMIT 1",
+            (repo_id, skill),
+        ).fetchone()
+        return _decoded(row) if row else None
+
+    def rollback(self, repo_id: int, skill: str) -> dict[str, Any]:
+        """Swap champion and previous for repo+skill; returns the new champion."""
+        champ, prev = self.champion(repo_id, skill), self.previous(repo_id, skill)
+        if champ is None or prev is None:
+            raise StateError(f"repo {repo_id} / {skill}: no previous model to roll back to")
+        with self.db.tx() as c:
+            c.execute("UPDATE models SET status='previous' WHERE id=?", (champ["id"],))
+            c.execute(
+                "UPDATE models SET status='champion', promoted_at=? WHERE id=?", (now(), prev["id"])
+            )
+        return {**prev, "status": "champion"}
 
     def promote(
         self,
@@ -40,11 +59,13 @@ class Registry:
         metrics: dict[str, Any],
         digest: str | None = None,
         override: dict[str, Any] | None = None,
+        placement: dict[str, Any] | None = None,
     ) -> int:
         """Make a model the champion; the previous champion is kept as 'previous'.
 
         `digest` is the promoted dir's content digest, so `guardian doctor` can verify it;
-        `override` (who, why, when) marks a promotion forced past the gate.
+        `override` (who, why, when) marks a promotion forced past the gate; `placement` says
+        where else the model was published (an Ollama name, tag and manifest digest).
         """
         with self.db.tx() as c:
             c.execute(
@@ -59,8 +80,8 @@ class Registry:
             )
             cur = c.execute(
                 "INSERT INTO models(repo_id, skill, run_id, artifact_key, path, base, metrics,"
-                " status, promoted_at, digest, override)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'champion', ?, ?, ?)",
+                " status, promoted_at, digest, override, placement)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'champion', ?, ?, ?, ?)",
                 (
                     repo_id,
                     skill,
@@ -72,6 +93,7 @@ class Registry:
                     now(),
                     digest,
                     json.dumps(override) if override is not None else None,
+                    json.dumps(placement) if placement is not None else None,
                 ),
             )
             return int(cur.lastrowid or 0)
@@ -85,11 +107,23 @@ class Registry:
         return [dict(r) for r in rows]
 
     def models(self, repo_id: int | None = None) -> list[dict[str, Any]]:
-        """All model records, newest first."""
-        sql = "SELECT * FROM models"
+        """All model records with their repo's name, newest first (JSON fields decoded)."""
+        sql = (
+            "SELECT models.*, repos.name AS repo_name FROM models"
+            " JOIN repos ON repos.id = models.repo_id"
+        )
         args: tuple[Any, ...] = ()
         if repo_id is not None:
             sql += " WHERE repo_id = ?"
             args = (repo_id,)
-        rows = self.db.conn.execute(sql + " ORDER BY id DESC", args).fetchall()
-        return [dict(r) for r in rows]
+        rows = self.db.conn.execute(sql + " ORDER BY models.id DESC", args).fetchall()
+        return [_decoded(r) for r in rows]
+
+
+def _decoded(row: Any) -> dict[str, Any]:
+    """A models row as a dict, its metrics, override and placement JSON parsed."""
+    d = dict(row)
+    d["metrics"] = json.loads(d["metrics"]) if d.get("metrics") else {}
+    for key in ("override", "placement"):
+        d[key] = json.loads(d[key]) if d.get(key) else None
+    return d

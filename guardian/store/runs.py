@@ -19,6 +19,7 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    PROMOTION_PENDING = "promotion_pending"  # gate passed; the target was unreachable
 
 
 class StepStatus(StrEnum):

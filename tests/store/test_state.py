@@ -68,7 +68,13 @@ def test_champion_history(tmp_path: Path) -> None:
 def test_migrations_are_recorded_by_name(tmp_path: Path) -> None:
     with StateStore(tmp_path) as s:
         names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations ORDER BY rowid")]
-    assert names == ["0001_foundation", "0002_jobs", "0003_model_digest", "0004_model_override"]
+    assert names == [
+        "0001_foundation",
+        "0002_jobs",
+        "0003_model_digest",
+        "0004_model_override",
+        "0005_model_placement",
+    ]
     assert names == [m.name for m in MIGRATIONS]
 
 
@@ -86,8 +92,14 @@ def test_state_dir_from_before_named_migrations_upgrades_in_place(tmp_path: Path
     with StateStore(tmp_path) as s:
         names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations ORDER BY rowid")]
         # the two it had are adopted by name, the newer one is applied in place
-        assert names == ["0001_foundation", "0002_jobs", "0003_model_digest", "0004_model_override"]
-        assert s.db.schema_version == 4
+        assert names == [
+            "0001_foundation",
+            "0002_jobs",
+            "0003_model_digest",
+            "0004_model_override",
+            "0005_model_placement",
+        ]
+        assert s.db.schema_version == 5
         repo_id = s.db.conn.execute("SELECT id FROM repos WHERE name = 'demo-repo'").fetchone()[0]
         champ = s.registry.champion(repo_id, "train-lora")
         assert champ is not None and champ["run_id"] == "20261201T090014Z-d1a353"
@@ -117,4 +129,5 @@ def test_concurrent_first_opens_of_a_fresh_state_dir_do_not_race(tmp_path: Path)
             "0002_jobs",
             "0003_model_digest",
             "0004_model_override",
+            "0005_model_placement",
         ]
