@@ -123,6 +123,16 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE models ADD COLUMN placement TEXT
         """,
     ),
+    Migration(
+        "0006_job_queue",
+        """
+        ALTER TABLE jobs ADD COLUMN playbook TEXT;
+        ALTER TABLE jobs ADD COLUMN pid INTEGER;
+        ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE jobs ADD COLUMN not_before TEXT;
+        CREATE INDEX jobs_repo ON jobs(repo_id, playbook, status);
+        """,
+    ),
 ]
 
 _LEDGER = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"

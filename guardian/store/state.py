@@ -5,18 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from guardian.store.db import Database
+from guardian.store.jobs import JobQueue
 from guardian.store.registry import Registry
 from guardian.store.runs import RunLog
 
 
 class StateStore:
-    """One open state dir: `db` (connection, repos), `runs` (runs, steps, artifacts), `registry`."""
+    """One open state dir: `db` (connection, repos), `runs` (runs, steps, artifacts),
+    `registry` (models) and `jobs` (the queue)."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
         self.db = Database(home)
         self.runs = RunLog(self.db)
         self.registry = Registry(self.db)
+        self.jobs = JobQueue(self.db)
 
     def close(self) -> None:
         """Close the connection."""

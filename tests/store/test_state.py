@@ -74,6 +74,7 @@ def test_migrations_are_recorded_by_name(tmp_path: Path) -> None:
         "0003_model_digest",
         "0004_model_override",
         "0005_model_placement",
+        "0006_job_queue",
     ]
     assert names == [m.name for m in MIGRATIONS]
 
@@ -98,8 +99,9 @@ def test_state_dir_from_before_named_migrations_upgrades_in_place(tmp_path: Path
             "0003_model_digest",
             "0004_model_override",
             "0005_model_placement",
+            "0006_job_queue",
         ]
-        assert s.db.schema_version == 5
+        assert s.db.schema_version == 6
         repo_id = s.db.conn.execute("SELECT id FROM repos WHERE name = 'demo-repo'").fetchone()[0]
         champ = s.registry.champion(repo_id, "train-lora")
         assert champ is not None and champ["run_id"] == "20261201T090014Z-d1a353"
@@ -130,4 +132,5 @@ def test_concurrent_first_opens_of_a_fresh_state_dir_do_not_race(tmp_path: Path)
             "0003_model_digest",
             "0004_model_override",
             "0005_model_placement",
+            "0006_job_queue",
         ]
