@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from guardian.cli import ask, models, run, steps
+from guardian.cli import ask, daemon, hooks, models, run, service, steps
 from guardian.cli.app import app
 
-__all__ = ["app", "ask", "main", "models", "run", "steps"]
+__all__ = ["app", "ask", "daemon", "hooks", "main", "models", "run", "service", "steps"]
 
 
 def main() -> None:

@@ -48,11 +48,35 @@ class PromoteConfig(StrictModel):
 
 
 class RepoConfig(StrictModel):
-    """One watched repository and the playbook that keeps its model current."""
+    """One watched repository and the playbook that keeps its model current.
+
+    `branch` is the branch whose new commits trigger a run (default: the one checked out when
+    the daemon starts); `remote` is fetched every `fetch_minutes` for a mirror.
+    """
 
     path: str
     playbook: str = "retrain"
     branch: str | None = None
+    remote: str | None = None
+    fetch_minutes: float = Field(default=0, ge=0)
+
+
+class DaemonConfig(StrictModel):
+    """How `guardian run` watches, queues and stops."""
+
+    watch: Literal["auto", "inotify", "poll"] = Field(
+        default="auto", description="auto: inotify (watchdog), polling when watches run out"
+    )
+    poll_seconds: float = Field(default=10.0, gt=0)
+    debounce_seconds: float = Field(default=1.0, ge=0)
+    concurrency: int = Field(default=1, ge=1)
+    grace_seconds: float = Field(
+        default=120.0, gt=0, description="SIGTERM: how long the running step may take to stop"
+    )
+    retry_minutes: list[float] = Field(
+        default_factory=lambda: [1.0, 5.0, 15.0, 60.0],
+        description="backoff between promotion retries when the target is unreachable",
+    )
 
 
 class GuardianConfig(StrictModel):
@@ -64,6 +88,7 @@ class GuardianConfig(StrictModel):
     default_playbook: str = "retrain"
     log: LogConfig = Field(default_factory=LogConfig)
     promote: PromoteConfig = Field(default_factory=PromoteConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     repos: list[RepoConfig] = Field(default_factory=list)
     source: Path | None = Field(default=None, exclude=True)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from guardian.core.schema import StrictModel
 from guardian.core.yamlfile import read_yaml, validation_problems
@@ -95,16 +95,31 @@ class SkillDef(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-TriggerEvent = Literal["commit", "schedule", "manual"]
+TriggerEvent = Literal["commit", "schedule", "manual", "tag"]
 
 
 class TriggerPolicy(StrictModel):
-    """When the daemon runs a playbook: how much change, how often, on which paths."""
+    """When the daemon runs a playbook: how much change, how often, on which paths.
+
+    A commit (hook or watcher) runs the playbook when the change since the champion's commit
+    reaches `min_changed_lines` or `min_changed_functions` and `min_interval_minutes` have
+    passed; `schedule` (a 5-field cron line) runs it on a clock; `on_tag` when HEAD is tagged.
+    """
 
     events: list[TriggerEvent] = Field(default_factory=lambda: list[TriggerEvent](["commit"]))
     min_changed_lines: int = Field(default=1, ge=0)
+    min_changed_functions: int = Field(default=0, ge=0)
     min_interval_minutes: float = Field(default=0, ge=0)
+    schedule: str | None = None
+    on_tag: bool = False
     paths: list[str] = Field(default_factory=list)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError(f"expected a 5-field cron line (got {value!r})")
+        return value
 
 
 class Playbook(StrictModel):

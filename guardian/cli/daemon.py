@@ -1,0 +1,1 @@
+"""`guardian run`, `guardian status`: the daemon's commands."""
