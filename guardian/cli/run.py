@@ -85,6 +85,15 @@ def plan(
     verdict = "yes" if result.should_trigger else "no"
     out.print(f"repo {result.repo} @ {result.commit[:12]}  playbook {result.playbook}")
     out.print(f"would trigger: {verdict} ({result.trigger_reason})", highlight=False)
+    if result.last_commit:
+        fns = result.changed_functions
+        shown = ", ".join(fns[:5]) + (f", +{len(fns) - 5} more" if len(fns) > 5 else "")
+        out.print(
+            f"change since {result.last_commit[:7]}: {result.commits} commits, "
+            f"{len(result.changed_files)} files, {result.changed_lines} lines, "
+            f"{len(fns)} functions{(' (' + shown + ')') if fns else ''}",
+            highlight=False,
+        )
     for i, s in enumerate(result.steps):
         key = s.key[:12] if s.key else "(depends on earlier steps)"
         note = f"  ({s.note})" if s.note else ""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
 from guardian.config.settings import GuardianConfig
-from guardian.config.skills import SkillsFile, TriggerPolicy
-from guardian.core.gitutil import changed_lines, head_commit, head_tree_sha
+from guardian.config.skills import SkillsFile
+from guardian.core.gitutil import head_commit, head_tree_sha
+from guardian.engine.change import Event, change_since, decide
 from guardian.engine.keys import KeyWalk, model_skill
 from guardian.steps import get_step
 from guardian.store.artifacts import ArtifactStore, Health
@@ -36,32 +36,44 @@ class Plan(BaseModel):
     commit: str
     last_commit: str | None
     changed_lines: int | None
+    changed_functions: list[str] = []
+    commits: int = 0
+    changed_files: list[str] = []
     should_trigger: bool
     trigger_reason: str
     steps: list[PlannedStep]
 
 
-def _trigger(
-    repo: Path, commit: str, last: dict[str, Any] | None, policy: TriggerPolicy
-) -> tuple[bool, str, int | None]:
-    """The trigger policy's verdict for HEAD: (run?, why, changed lines since the last run)."""
-    if last is None:
-        return True, "no successful run yet for this repo", None
-    if last["commit_sha"] == commit:
-        return False, "HEAD is the commit of the last successful run", None
-    n_changed = changed_lines(repo, last["commit_sha"], policy.paths)
-    started = datetime.fromisoformat(last["started_at"]).timestamp()
-    waited = (time.time() - started) / 60
-    if n_changed < policy.min_changed_lines:
-        reason = f"{n_changed} changed lines < min_changed_lines {policy.min_changed_lines}"
-        return False, reason, n_changed
-    if waited < policy.min_interval_minutes:
-        return False, f"last run {waited:.0f} min ago < min_interval_minutes", n_changed
-    return True, f"{n_changed} changed lines since {last['commit_sha'][:7]}", n_changed
+def since_commit(store: StateStore, repo_id: int | None, skill: str | None) -> str | None:
+    """The commit the model in service was trained on, else the last successful run's."""
+    if repo_id is None:
+        return None
+    champ = store.registry.champion(repo_id, skill) if skill else None
+    if champ is not None:
+        run = store.runs.get(str(champ["run_id"]))
+        if run is not None and run.get("commit_sha"):
+            return str(run["commit_sha"])
+    last = store.runs.last(repo_id)
+    return str(last["commit_sha"]) if last else None
+
+
+def minutes_since_last_run(store: StateStore, repo_id: int | None) -> float | None:
+    """Minutes since the repo's last run started (any outcome), None before the first."""
+    if repo_id is None:
+        return None
+    last = store.runs.recent(limit=1, repo_id=repo_id)
+    if not last:
+        return None
+    started = datetime.fromisoformat(str(last[0]["started_at"])).timestamp()
+    return (time.time() - started) / 60
 
 
 def make_plan(
-    config: GuardianConfig, skills: SkillsFile, repo: Path, playbook_name: str | None = None
+    config: GuardianConfig,
+    skills: SkillsFile,
+    repo: Path,
+    playbook_name: str | None = None,
+    event: Event = "commit",
 ) -> Plan:
     """Predict a run without doing it: trigger policy verdict and cache hits per skill.
 
@@ -76,11 +88,13 @@ def make_plan(
     artifacts = ArtifactStore(config.home)
     with StateStore(config.home) as store:
         repo_id = store.db.repo_id(repo)
-        last = store.runs.last(repo_id) if repo_id is not None else None
         train_skill = model_skill(skills, playbook)
         champ = store.registry.champion(repo_id, train_skill) if repo_id and train_skill else None
+        since = since_commit(store, repo_id, train_skill)
+        waited = minutes_since_last_run(store, repo_id)
 
-    should, reason, n_changed = _trigger(repo, commit, last, playbook.trigger)
+    change = change_since(repo, since, playbook.trigger.paths)
+    should, reason = decide(change, playbook.trigger, event, waited)
     walk = KeyWalk(config, skills, commit, champ)
     steps: list[PlannedStep] = []
     blind = False
@@ -105,8 +119,11 @@ def make_plan(
         repo=str(repo),
         playbook=name,
         commit=commit,
-        last_commit=last["commit_sha"] if last else None,
-        changed_lines=n_changed,
+        last_commit=since,
+        changed_lines=change.lines if since else None,
+        changed_functions=change.functions,
+        commits=change.commits,
+        changed_files=change.files,
         should_trigger=should,
         trigger_reason=reason,
         steps=steps,
