@@ -1,1 +1,93 @@
 """`guardian run`, `guardian status`: the daemon's commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from guardian.cli.app import ConfigOpt, app, handled, setup
+
+
+def _line(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+@app.command("run")
+@handled
+def run_daemon(config: ConfigOpt = None) -> None:
+    """Run the daemon: watch the configured repos, take triggers, keep their models current.
+
+    One per state dir; SIGTERM/SIGINT stop it cleanly (running training checkpoints first),
+    SIGHUP reloads config.yaml and skills.yaml. Meant for systemd/launchd (`guardian
+    service install`), and fine in a terminal.
+    """
+    from guardian.daemon.service import Daemon
+
+    cfg = setup(config)
+    raise typer.Exit(Daemon(cfg.source).run())
+
+
+def _ago(stamp: float | None) -> str:
+    if not stamp:
+        return "-"
+    seconds = max(0, int(time.time() - float(stamp)))
+    return f"{seconds // 60}m{seconds % 60:02d}s ago" if seconds >= 60 else f"{seconds}s ago"
+
+
+@app.command()
+@handled
+def status(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The daemon's state, watched repos, queue, current step and last decision per repo."""
+    from guardian.daemon.status import read_status
+    from guardian.daemon.worker import last_line
+
+    cfg = setup(config)
+    doc = read_status(cfg.home)
+    if as_json:
+        _line(json.dumps(doc, indent=2, default=str, sort_keys=True))
+        return
+    state = doc["state"]
+    pid = f" (pid {doc['pid']}, watching by {doc.get('watch_mode')})" if doc["running"] else ""
+    _line(f"daemon: {state}{pid}  state dir {cfg.home}")
+    for repo in doc.get("repos", []):
+        decision = repo.get("last_decision") or {}
+        said = (
+            f"{'run' if decision.get('run') else 'skip'} {_ago(decision.get('at'))}: "
+            f"{decision.get('why')}"
+            if decision
+            else "no decision yet"
+        )
+        _line(f"  repo {repo['path']} [{repo['playbook']}]  last decision: {said}")
+    for name, when in (doc.get("schedules") or {}).items():
+        _line(f"  schedule {name}: next {when}")
+    queue = doc.get("queue", [])
+    _line(f"queue: {len(queue)} job(s)")
+    for job in queue:
+        reasons = job["payload"].get("reasons", [])
+        last = reasons[-1].split(" ", 1)[-1] if reasons else ""
+        _line(
+            f"  {job['id']} {job['status']:<7} {job['kind']:<7} {job.get('repo_name')} "
+            f"[{job.get('playbook')}] x{job['payload'].get('triggers', 1)} ({last})"
+        )
+    for step in doc.get("steps", []):
+        _line(f"  now: run {step['run_id']} step {step['skill']} ({step['step']})")
+    for w in doc.get("workers", []):
+        progress = last_line(cfg.home / "logs" / "jobs" / f"{w['job']}.log", 160)
+        _line(f"  worker pid {w['pid']} job {w['job']}: {progress or 'starting'}")
+    for run in doc.get("last_runs", []):
+        _line(
+            f"last run {run['id']} {Path(str(run['repo_path'])).name}: {run['status']}"
+            f" {run.get('decision') or ''} {_note(run)}".rstrip()
+        )
+
+
+def _note(run: dict[str, Any]) -> str:
+    return f"({run['error']})" if run.get("error") else ""

@@ -22,7 +22,9 @@ def socket_path(home: Path) -> Path:
 
 @dataclass(frozen=True)
 class Triggered:
-    """What a trigger did: the job it made or joined, and whether a daemon was woken."""
+    """What a trigger did: the job it made or joined, and whether a daemon was woken.
+
+    An empty `playbook` means the daemon picks it (its config's playbook for the repo)."""
 
     job_id: str
     joined: bool
@@ -30,12 +32,12 @@ class Triggered:
     woke: bool
 
 
-def playbook_for(config: GuardianConfig, repo: Path) -> str:
-    """The playbook config.yaml names for this repo, else the default playbook."""
+def playbook_for(config: GuardianConfig, repo: Path) -> str | None:
+    """The playbook config.yaml names for this repo; None leaves it to the daemon's config."""
     for entry in config.repos:
         if config.resolve(entry.path).resolve() == repo:
             return entry.playbook
-    return config.default_playbook
+    return None
 
 
 def trigger(
@@ -45,7 +47,7 @@ def trigger(
     repo = repo.expanduser().resolve()
     if not is_git_repo(repo):
         raise RepoError(f"{repo}: not a git repository")
-    name = playbook or playbook_for(config, repo)
+    name = playbook or playbook_for(config, repo) or ""
     with StateStore(config.home) as store:
         repo_id = store.db.ensure_repo(repo, repo.name)
         job_id, joined = store.jobs.enqueue(repo_id, name, reason)

@@ -48,8 +48,11 @@ class JobQueue:
         reason: str,
         kind: str = "run",
         delay_seconds: float = 0.0,
+        extra: dict[str, Any] | None = None,
     ) -> tuple[str, bool]:
-        """Queue a job for repo+playbook, or join the queued one; returns (id, joined)."""
+        """Queue a job for repo+playbook, or join the queued one; returns (id, joined).
+
+        `extra` is kept in the job's payload (a promote job's run id)."""
         stamp = now()
         not_before = _after(delay_seconds) if delay_seconds > 0 else None
         with self.db.tx() as c:
@@ -63,10 +66,11 @@ class JobQueue:
                 reasons = [*payload.get("reasons", []), f"{stamp} {reason}"]
                 payload["reasons"] = reasons[-MAX_REASONS:]
                 payload["triggers"] = int(payload.get("triggers", 1)) + 1
+                payload.update(extra or {})
                 c.execute("UPDATE jobs SET payload=? WHERE id=?", (json.dumps(payload), row["id"]))
                 return str(row["id"]), True
             job_id = uuid.uuid4().hex[:12]
-            payload = {"reasons": [f"{stamp} {reason}"], "triggers": 1}
+            payload = {"reasons": [f"{stamp} {reason}"], "triggers": 1, **(extra or {})}
             c.execute(
                 "INSERT INTO jobs(id, kind, repo_id, playbook, payload, status, created_at,"
                 " not_before) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
@@ -75,7 +79,8 @@ class JobQueue:
             return job_id, False
 
     def claim(self, pid: int) -> dict[str, Any] | None:
-        """Take the oldest due queued job of a repo with nothing running; None if none."""
+        """Take the oldest due queued job of a repo with nothing running (with its repo's path
+        and name); None if none."""
         with self.db.tx() as c:
             row = c.execute(
                 "SELECT * FROM jobs WHERE status='queued'"
@@ -93,6 +98,12 @@ class JobQueue:
             )
         job = _decoded(row)
         job.update(status=JobStatus.RUNNING, pid=pid, attempts=int(row["attempts"]) + 1)
+        repo = self.db.conn.execute(
+            "SELECT path, name FROM repos WHERE id=?", (row["repo_id"],)
+        ).fetchone()
+        job.update(
+            repo_path=repo["path"] if repo else None, repo_name=repo["name"] if repo else None
+        )
         return job
 
     def set_worker(self, job_id: str, pid: int) -> None:
@@ -101,14 +112,24 @@ class JobQueue:
             c.execute("UPDATE jobs SET pid=? WHERE id=?", (pid, job_id))
 
     def finish(
-        self, job_id: str, status: JobStatus, run_id: str | None = None, error: str | None = None
+        self,
+        job_id: str,
+        status: JobStatus,
+        run_id: str | None = None,
+        error: str | None = None,
+        note: str | None = None,
     ) -> None:
-        """Mark a job done or failed, with the run it made and the error if any."""
+        """Mark a job done or failed, with the run it made, the error, and a note (why a job
+        was skipped) kept in its payload."""
         with self.db.tx() as c:
+            row = c.execute("SELECT payload FROM jobs WHERE id=?", (job_id,)).fetchone()
+            payload = json.loads(row["payload"] or "{}") if row else {}
+            if note is not None:
+                payload["note"] = note
             c.execute(
-                "UPDATE jobs SET status=?, run_id=COALESCE(?, run_id), error=?, finished_at=?"
-                " WHERE id=?",
-                (str(status), run_id, error, now(), job_id),
+                "UPDATE jobs SET status=?, run_id=COALESCE(?, run_id), error=?, finished_at=?,"
+                " payload=? WHERE id=?",
+                (str(status), run_id, error, now(), json.dumps(payload), job_id),
             )
 
     def requeue(self, job_id: str, reason: str, delay_seconds: float = 0.0) -> None:
