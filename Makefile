@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# llama-cpp-python proves GGUF exports in the tests; pip compiles it once (~8 min on 2 cores),
+# then its wheel cache serves it. `make demo` does not need it.
+LLAMA_STAMP := $(VENV)/.llama-cpp-stamp
 DEMO_REPO := build/demo-repo
 # Fixed dates make the demo repo's commit sha stable, so a second `make demo` is all cache hits.
 DEMO_GIT_ENV := GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.com \
@@ -21,6 +24,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps codebleu==0.7.0
 	touch $(STAMP)
 
+$(LLAMA_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet llama-cpp-python==0.3.36
+	touch $(LLAMA_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -28,10 +35,10 @@ demo: $(STAMP)
 	cd $(DEMO_REPO) && git init -q -b main && git add -A && $(DEMO_GIT_ENV) git commit -q -m "demo project"
 	$(BIN)/guardian run-once $(DEMO_REPO) --config examples/demo-config.yaml
 
-test: $(STAMP)
+test: $(LLAMA_STAMP)
 	$(BIN)/pytest -m "not slow and not faults" -q --durations=20
 
-test-all: $(STAMP)
+test-all: $(LLAMA_STAMP)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

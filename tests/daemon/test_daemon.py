@@ -209,3 +209,52 @@ def test_sigkill_loses_no_trigger_and_a_killed_worker_fails_its_job(
     job = next(j for j in _jobs(home) if j["run_id"] == run["id"])
     assert any("after-kill" in r for r in job["payload"]["reasons"])
     assert daemon.stop(signal.SIGTERM) == 0
+
+
+def test_the_daemon_retries_a_pending_promotion_with_backoff(
+    setup: tuple[DaemonProc, Path],
+) -> None:
+    import socket as sockets
+
+    from guardian.export.gguf import write_gguf
+    from tests.export.test_gguf import SHIPPED
+    from tests.serving.ollama_double import OllamaDouble
+
+    daemon, repo = setup
+    home = daemon.home
+    with sockets.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here until the double starts
+    cfg = yaml.safe_load(daemon.config.read_text())
+    gguf_base = daemon.config.parent / "tiny-base.gguf"  # Ollama takes a GGUF: train on one
+    write_gguf(Path(cfg["base_model"]), SHIPPED, gguf_base, quant="f32")
+    cfg["base_model"] = str(gguf_base)
+    cfg["promote"] = {"target": "ollama", "ollama": {"host": f"http://127.0.0.1:{port}"}}
+    cfg["daemon"]["retry_minutes"] = [0.02, 0.05]
+    daemon.config.write_text(yaml.safe_dump(cfg))
+    daemon.start()
+    _commit(repo, 1)
+
+    def pending() -> list[dict[str, Any]]:
+        jobs = _jobs(home)
+        tried = [j for j in jobs if j["kind"] == "promote" and j["attempts"] >= 1]
+        return tried if tried and tried[0]["status"] == "queued" else []
+
+    (job,) = _wait(pending, "a promote job to have failed against the dead port and wait")
+    run_id = job["payload"]["run_id"]
+    with StateStore(home) as store:
+        assert store.runs.get(run_id)["status"] == "promotion_pending"
+        assert store.registry.champions() == []
+    with OllamaDouble(port=port) as double:
+        _wait(lambda: double.digest_of("demo-repo:latest"), "the retried promotion to land", 120)
+        done = _wait(
+            lambda: [j for j in _jobs(home) if j["id"] == job["id"] and j["status"] == "done"],
+            "the promote job to be done",
+            60,
+        )
+        assert done[0]["attempts"] >= 2
+        with StateStore(home) as store:
+            (champ,) = store.registry.champions()
+            assert champ["run_id"] == run_id
+            assert store.runs.get(run_id)["status"] == "succeeded"
+        assert daemon.stop(signal.SIGTERM) == 0

@@ -732,11 +732,13 @@ class OllamaDouble:
         runner: str = "echo",
         blobs_dir: Path | None = None,
         refuse_adapters: bool = True,
+        port: int = 0,
     ) -> None:
-        """Configure the double; nothing listens until __enter__."""
+        """Configure the double (`port` 0: any free one); nothing listens until __enter__."""
         if runner not in ("echo", "llama_cpp"):
             raise ValueError(f"runner must be 'echo' or 'llama_cpp', not {runner!r}")
         self.version = version
+        self.port = port
         self.runner = runner
         self.refuse_adapters = refuse_adapters
         self.host = ""
@@ -778,7 +780,7 @@ class OllamaDouble:
         for p in self.blobs_dir.iterdir():
             if _BLOB_FILE_RE.match(p.name):
                 self.blobs["sha256:" + p.name[7:]] = p
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", self.port), _Handler)
         server.double = self
         self._server = server
         self.host = f"http://127.0.0.1:{server.server_address[1]}"
