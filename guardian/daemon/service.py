@@ -16,6 +16,8 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -27,7 +29,7 @@ from guardian.config.settings import GuardianConfig, load_config
 from guardian.config.skills import SkillsFile
 from guardian.core.fsutil import file_lock, pid_alive
 from guardian.daemon import worker as workers
-from guardian.daemon.decide import decide_job
+from guardian.daemon.decide import decide_job, retry_promotion
 from guardian.daemon.notify import sd_notify, watchdog_interval
 from guardian.daemon.scheduler import CronSchedules
 from guardian.daemon.status import snapshot, write_status
@@ -75,6 +77,7 @@ class Daemon:
         self.watcher: RepoWatcher | None = None
         self.cron: CronSchedules | None = None
         self.sock: socket.socket | None = None
+        self.store: StateStore
         self._stop_asked = False
         self._reload_asked = False
         self._stop_deadline = 0.0
@@ -84,7 +87,8 @@ class Daemon:
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit code."""
         self.home.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.home / LOCK_NAME, wait=False):
+        with file_lock(self.home / LOCK_NAME, wait=False), StateStore(self.home) as store:
+            self.store = store  # one connection for the loop: an idle turn opens no files
             self._install_signals()
             try:
                 self._start()
@@ -95,7 +99,7 @@ class Daemon:
         return 0
 
     def _start(self) -> None:
-        with StateStore(self.home) as store:
+        with self._db() as store:
             resumed = store.jobs.recover(pid_alive)
             stale = store.runs.mark_stale()
         if resumed or stale:
@@ -171,6 +175,11 @@ class Daemon:
         except Exception as exc:  # a watcher thread must never die of one bad trigger
             log.error("trigger failed", repo=str(repo), error=str(exc))
 
+    @contextmanager
+    def _db(self) -> Iterator[StateStore]:
+        """The loop's own state connection (the main thread's; other threads open theirs)."""
+        yield self.store
+
     def _wake(self) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             try:
@@ -206,7 +215,7 @@ class Daemon:
 
     def _dispatch(self) -> None:
         while len(self.workers) < self.config.daemon.concurrency:
-            with StateStore(self.home) as store:
+            with self._db() as store:
                 job = store.jobs.claim(os.getpid())
             if job is None:
                 return
@@ -229,7 +238,7 @@ class Daemon:
                 self._finish(job, JobStatus.DONE, note=f"skipped: {why}")
                 return
         w = workers.spawn(job, self.home, self._config_file())
-        with StateStore(self.home) as store:
+        with self._db() as store:
             store.jobs.set_worker(str(job["id"]), w.proc.pid)
         self.workers[w.job_id] = w
         sd_notify(f"STATUS=running {job['kind']} for {repo.name} (job {job['id']})")
@@ -247,43 +256,25 @@ class Daemon:
         job = w.job
         run_id = self._run_of(job, w.started)
         if self.state is State.STOPPING and w.term_sent is not None and code != 0:
-            with StateStore(self.home) as store:
+            with self._db() as store:
                 store.jobs.requeue(w.job_id, "interrupted by shutdown: resumes on the next start")
             log.info("job interrupted", job=w.job_id, code=code, run=run_id)
             return
         if code == 0:
             self._finish(job, JobStatus.DONE, run_id=run_id)
         elif code == workers.PENDING_EXIT:
-            self._retry_promotion(job, run_id)
+            with self._db() as store:
+                retry_promotion(store, job, run_id, self.config.daemon.retry_minutes)
         else:
             why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             error = f"worker {why}: {workers.last_line(w.log_path)}".rstrip(": ")
             self._finish(job, JobStatus.FAILED, run_id=run_id, error=error)
         sd_notify("STATUS=idle")
 
-    def _retry_promotion(self, job: dict[str, Any], run_id: str | None) -> None:
-        backoff = self.config.daemon.retry_minutes
-        with StateStore(self.home) as store:
-            if job["kind"] == "promote":
-                delay = backoff[min(int(job.get("attempts", 1)), len(backoff) - 1)] * 60
-                store.jobs.requeue(str(job["id"]), "promotion still pending", delay)
-                return
-            store.jobs.finish(str(job["id"]), JobStatus.DONE, run_id=run_id)
-            if run_id is not None:
-                store.jobs.enqueue(
-                    int(job["repo_id"]),
-                    str(job["playbook"]),
-                    f"promotion pending for run {run_id}",
-                    kind="promote",
-                    delay_seconds=backoff[0] * 60,
-                    extra={"run_id": run_id},
-                )
-        log.warning("promotion pending: will retry", run=run_id, minutes=backoff[0])
-
     def _run_of(self, job: dict[str, Any], started: float) -> str | None:
         if job["kind"] == "promote":
             return str(job["payload"].get("run_id"))
-        with StateStore(self.home) as store:
+        with self._db() as store:
             recent = store.runs.recent(limit=1, repo_id=int(job["repo_id"]))
         if recent and _stamp(str(recent[0]["started_at"])) >= int(started) - 1:
             return str(recent[0]["id"])
@@ -297,7 +288,7 @@ class Daemon:
         error: str | None = None,
         note: str | None = None,
     ) -> None:
-        with StateStore(self.home) as store:
+        with self._db() as store:
             store.jobs.finish(str(job["id"]), status, run_id=run_id, error=error, note=note)
         log.info(
             "job finished", job=job["id"], status=str(status), run=run_id, error=error, note=note
@@ -308,12 +299,18 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)
+        signal.signal(signal.SIGCHLD, self._on_child)
 
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop_asked = True
+        self._wake()
 
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         self._reload_asked = True
+        self._wake()
+
+    def _on_child(self, signum: int, frame: FrameType | None) -> None:
+        self._wake()  # a worker ended: settle it now, not at the next beat
 
     def _reload(self) -> None:
         sd_notify("RELOADING=1")
@@ -367,7 +364,7 @@ class Daemon:
         for w in list(self.workers.values()):
             workers.stop(w)
             workers.kill(w)
-            with StateStore(self.home) as store:
+            with self._db() as store:
                 store.jobs.requeue(w.job_id, "interrupted: the daemon exited")
         self.workers.clear()
         if self.sock is not None:

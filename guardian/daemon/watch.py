@@ -173,6 +173,7 @@ class RepoWatcher:
         self._poll, self._debounce = poll_seconds, debounce_seconds
         self._repos: dict[Path, _Repo] = {}
         self._cond = threading.Condition()
+        self._reporting = threading.Lock()
         self._pending: dict[Path, tuple[float, float, str]] = {}  # first, last seen, source
         self._procs: dict[Path, subprocess.Popen[bytes]] = {}  # running fetches
         self._stop = threading.Event()
@@ -290,10 +291,11 @@ class RepoWatcher:
 
     def _report(self, r: _Repo, source: str) -> None:
         """Call on_change if the watched ref now differs from the last sha reported."""
-        new = r.sha()
-        if new is None or new == r.last:
-            return
-        change, r.last = Change(r.path, r.label, r.last, new, source), new
+        with self._reporting:  # the poll and dispatch threads both report
+            new = r.sha()
+            if new is None or new == r.last:
+                return
+            change, r.last = Change(r.path, r.label, r.last, new, source), new
         log.info("watch.change", repo=str(r.path), branch=r.label, new=new, source=source)
         try:
             self._on_change(change)
@@ -308,7 +310,9 @@ class RepoWatcher:
                 sha = r.sha()
                 if sha != r.polled:
                     r.polled = sha
-                    if sha is not None and sha != r.last:
+                    if sha is not None and sha != r.last and self._mode == "poll":
+                        self._report(r, "poll")  # the poll period already spaces reports
+                    elif sha is not None and sha != r.last:
                         self._signal(r.path, "poll")
 
     def _fetch_loop(self, r: _Repo) -> None:

@@ -37,7 +37,7 @@ class ChangeSummary:
 def event_of(reason: str) -> Event:
     """The trigger event a queued reason stands for (hook/watch: commit, cron: schedule)."""
     head = reason.split(":", 1)[0].split(" ", 1)[0]
-    if head in ("hook", "watch", "fetch"):
+    if head in ("hook", "watch", "fetch", "inotify", "poll"):  # git hooks and the watcher
         return "commit"
     if head == "cron":
         return "schedule"

@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 __all__ = ["Interval", "PairedItems", "paired_intervals", "point"]
 
@@ -32,6 +34,8 @@ class PairedItems:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(challenger, baseline, weights) as float arrays; items with a missing value weigh 0."""
+        import numpy as np
+
         chal = np.asarray(self.challenger, dtype=float)
         base = np.asarray(self.baseline, dtype=float)
         if chal.shape != base.shape:
@@ -50,6 +54,8 @@ class PairedItems:
 
 def _stat(values: np.ndarray, weights: np.ndarray, transform: str) -> np.ndarray:
     """Weighted mean along the last axis (NaN where all weights are 0), then the transform."""
+    import numpy as np
+
     total = weights.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (values * weights).sum(axis=-1) / total
@@ -67,6 +73,8 @@ def point(items: PairedItems) -> tuple[float, float]:
 
 
 def _bounds(draws: np.ndarray, level: float) -> Interval | None:
+    import numpy as np
+
     finite = draws[np.isfinite(draws)]
     if finite.size < len(draws) * 0.9:  # too many empty resamples to trust the interval
         return None
@@ -86,6 +94,8 @@ def paired_intervals(
     A metric with fewer than two usable items, or whose resamples are mostly empty, gets no
     interval: a gate that needs one then fails closed.
     """
+    import numpy as np
+
     out: dict[str, dict[str, Interval]] = {"challenger": {}, "baseline": {}, "difference": {}}
     rng = np.random.default_rng(seed)
     for name in sorted(metrics):

@@ -148,6 +148,14 @@ def applied(conn: sqlite3.Connection) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def _current(conn: sqlite3.Connection, count: int) -> bool:
+    """Whether the file already has every migration (a read, no lock taken)."""
+    if int(conn.execute("PRAGMA user_version").fetchone()[0]) != count:
+        return False
+    ledger = conn.execute("SELECT 1 FROM sqlite_master WHERE name='migrations'").fetchone()
+    return bool(ledger) and len(applied(conn)) == count
+
+
 def migrate(conn: sqlite3.Connection, path: Path) -> list[str]:
     """Apply every migration this file lacks, in one write transaction; returns their names.
 
@@ -155,6 +163,8 @@ def migrate(conn: sqlite3.Connection, path: Path) -> list[str]:
     fresh state dir serialise instead of racing to create the same tables.
     """
     known = [m.name for m in MIGRATIONS]
+    if _current(conn, len(known)):
+        return []  # nothing to do: no write transaction, so an idle reader writes nothing
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -183,7 +193,8 @@ def migrate(conn: sqlite3.Connection, path: Path) -> list[str]:
                 "INSERT INTO migrations(name, applied_at) VALUES (?, ?)", (migration.name, _stamp())
             )
             ran.append(migration.name)
-        conn.execute(f"PRAGMA user_version = {len(known)}")
+        if version != len(known):
+            conn.execute(f"PRAGMA user_version = {len(known)}")
     except BaseException:
         conn.execute("ROLLBACK")
         raise

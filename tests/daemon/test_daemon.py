@@ -102,6 +102,7 @@ def setup(tmp_path: Path, tiny_base: Path, demo_repo: Path) -> Iterator[tuple[Da
     config = write_setup(tmp_path, tiny_base, max_steps=60, margin=0.0)
     skills = yaml.safe_load((tmp_path / "skills.yaml").read_text())
     skills["skills"]["train-lora"]["params"].update(checkpoint_every=2, max_minutes=30)
+    skills["playbooks"]["demo"]["trigger"] = {"events": ["commit"], "min_changed_lines": 1}
     (tmp_path / "skills.yaml").write_text(yaml.safe_dump(skills))
     cfg = yaml.safe_load(config.read_text())
     cfg["repos"] = [{"path": str(demo_repo), "playbook": "demo"}]
@@ -170,6 +171,10 @@ def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, 
     assert len(runs) == 2
     log = next((home / "logs" / "jobs").glob(f"{queued[0]['id']}.log")).read_text()
     assert "resum" in log.lower()  # training picked up its checkpoint
+    shas = [r["commit_sha"] for r in runs]
+    assert len(set(shas)) == len(shas)  # hook and watcher both saw each commit: one run each
+    skipped = [j["payload"].get("note", "") for j in _jobs(home) if j["payload"].get("note")]
+    assert all(n.startswith("skipped: HEAD") and "already ran" in n for n in skipped), skipped
     assert daemon.stop(signal.SIGTERM) == 0
 
 

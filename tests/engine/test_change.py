@@ -76,10 +76,6 @@ def test_decide_follows_the_policy() -> None:
 
 
 def test_events_of_reasons() -> None:
-    assert [event_of(r) for r in ("hook:post-commit", "watch", "cron:nightly", "cli", "api")] == [
-        "commit",
-        "commit",
-        "schedule",
-        "manual",
-        "manual",
-    ]
+    reasons = ("hook:post-commit", "inotify:ab12", "poll:ab12", "fetch:ab12", "cron:nightly")
+    assert [event_of(r) for r in reasons] == ["commit"] * 4 + ["schedule"]
+    assert [event_of(r) for r in ("cli", "api", "by hand")] == ["manual"] * 3
