@@ -1,13 +1,11 @@
-"""`guardian run`: the long-running service (DESIGN.md §7).
+"""`guardian run` (DESIGN.md §7): starting -> running -> stopping -> stopped, one per state dir.
 
-States go starting -> running -> stopping -> stopped. One instance per state dir (a flock on
-`daemon.lock`). Triggers arrive as job rows (hooks, CLI, watcher, cron) and a datagram on
-`daemon.sock` wakes the loop; the loop claims jobs, decides each with the playbook's trigger
-policy, and runs the ones that should run in worker subprocesses. SIGTERM/SIGINT stop
-taking work and give running workers `grace_seconds` to checkpoint (their jobs go back to
-the queue and resume on the next start); SIGHUP reloads config.yaml and skills.yaml, keeping
-the old ones when the new ones are invalid. Under systemd it sends READY, STATUS, WATCHDOG
-and STOPPING. The daemon never imports torch: workers do the training.
+Triggers are job rows (hooks, CLI, watcher, cron); a datagram on `daemon.sock` wakes the loop,
+which claims jobs, decides each with its playbook's trigger policy and runs the ones that
+should run in worker subprocesses. SIGTERM/SIGINT stop taking work and give workers
+`grace_seconds` to checkpoint (their jobs resume on the next start); SIGHUP reloads the
+config, keeping the old one when the new one is invalid; sd_notify under systemd. The
+daemon never imports torch: workers train.
 """
 
 from __future__ import annotations
@@ -44,6 +42,7 @@ log = structlog.get_logger(__name__)
 
 LOCK_NAME = "daemon.lock"
 _BEAT = 1.0  # seconds between loop turns when nothing wakes it
+STATUS_EVERY = 30.0  # an unchanged status file is still refreshed this often
 
 
 class State(StrEnum):
@@ -82,6 +81,8 @@ class Daemon:
         self._reload_asked = False
         self._stop_deadline = 0.0
         self._last_ping = 0.0
+        self._last_status: dict[str, Any] = {}
+        self._status_at = 0.0
         self._started = time.time()
 
     def run(self) -> int:
@@ -237,7 +238,7 @@ class Daemon:
             if not run:
                 self._finish(job, JobStatus.DONE, note=f"skipped: {why}")
                 return
-        w = workers.spawn(job, self.home, self._config_file())
+        w = workers.spawn(job, self.home, self.config.source)
         with self._db() as store:
             store.jobs.set_worker(str(job["id"]), w.proc.pid)
         self.workers[w.job_id] = w
@@ -381,11 +382,15 @@ class Daemon:
             sd_notify("WATCHDOG=1")
             self._last_ping = time.monotonic()
 
-    def _config_file(self) -> Path | None:
-        return self.config.source
-
     def _write_status(self) -> None:
-        write_status(self.home, snapshot(self))
+        """Rewrite daemon.json when something in it changed, else every STATUS_EVERY s."""
+        doc = snapshot(self)
+        same = {k: v for k, v in doc.items() if k != "updated_at"} == self._last_status
+        if same and time.monotonic() - self._status_at < STATUS_EVERY:
+            return
+        write_status(self.home, doc)
+        self._last_status = {k: v for k, v in doc.items() if k != "updated_at"}
+        self._status_at = time.monotonic()
 
 
 def _stamp(iso: str) -> int:
