@@ -64,6 +64,14 @@ COMMANDS = (
     "gate",
     "promote",
     "export",
+    "ask",
+    "run",
+    "status",
+    "trigger",
+    "hooks",
+    "service",
+    "models",
+    "rollback",
 )
 
 
