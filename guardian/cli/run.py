@@ -44,7 +44,12 @@ def validate(
     label = cfg.source.name if cfg is not None and cfg.source else "config"
     if cfg is not None:
         try:
-            resolve_base(cfg.base_model, cfg.home, convert=False)
+            ref = resolve_base(cfg.base_model, cfg.home, convert=False)
+            if cfg.promote.target == "ollama" and ref.kind not in ("alias", "gguf"):
+                problems.append(
+                    f"{label}: promote.target: ollama needs a GGUF or alias base_model "
+                    f"(the export takes its tokenizer from the base's GGUF; got {ref.kind})"
+                )
         except ModelError as exc:
             problems.append(f"{label}: base_model: {exc}")
     skills_path = skills or (skills_path_of(cfg) if cfg else None)

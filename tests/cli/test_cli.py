@@ -220,3 +220,20 @@ def test_validate_data_reports_card_and_bad_lines(tmp_path: Path, small_repo: Pa
     proc = guardian("validate-data", str(broken))
     assert proc.returncode == 1
     assert "1 malformed line(s)" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_validate_refuses_ollama_promotion_from_an_hf_base(tmp_path: Path) -> None:
+    from tests.tinymodel import make_tiny_base
+
+    base = make_tiny_base(tmp_path / "base")
+    config = tmp_path / "config.yaml"
+    skills = ROOT / "skills" / "skills.yaml"
+    config.write_text(f"base_model: {base}\nskills_file: {skills}\npromote:\n  target: ollama\n")
+    proc = guardian("validate", "--config", str(config))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: config.yaml: promote.target: ollama needs a GGUF or alias base_model (the "
+        "export takes its tokenizer from the base's GGUF; got hf_dir)"
+    ]
+    config.write_text(f"base_model: {base}\nskills_file: {skills}\n")
+    assert guardian("validate", "--config", str(config)).returncode == 0
