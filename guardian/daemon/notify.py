@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import structlog
 
@@ -34,3 +35,17 @@ def watchdog_interval() -> float | None:
     if not usec or (pid and pid != str(os.getpid())):
         return None
     return max(int(usec) / 2e6, 0.05)
+
+
+class Watchdog:
+    """Pings systemd's watchdog at half its interval, from the loop that calls `beat`."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def beat(self) -> None:
+        """Send WATCHDOG=1 if the interval has passed (nothing without a watchdog)."""
+        interval = watchdog_interval()
+        if interval is not None and time.monotonic() - self.last >= interval:
+            sd_notify("WATCHDOG=1")
+            self.last = time.monotonic()

@@ -28,7 +28,7 @@ from guardian.config.skills import SkillsFile
 from guardian.core.fsutil import file_lock, pid_alive
 from guardian.daemon import worker as workers
 from guardian.daemon.decide import decide_job, retry_promotion
-from guardian.daemon.notify import sd_notify, watchdog_interval
+from guardian.daemon.notify import Watchdog, sd_notify
 from guardian.daemon.scheduler import CronSchedules
 from guardian.daemon.status import snapshot, write_status
 from guardian.daemon.trigger import socket_path
@@ -80,7 +80,7 @@ class Daemon:
         self._stop_asked = False
         self._reload_asked = False
         self._stop_deadline = 0.0
-        self._last_ping = 0.0
+        self.watchdog = Watchdog()
         self._last_status: dict[str, Any] = {}
         self._status_at = 0.0
         self._started = time.time()
@@ -211,7 +211,7 @@ class Daemon:
             self._dispatch()
         elif self.state is State.STOPPING:
             self._drain()
-        self._ping()
+        self.watchdog.beat()
         self._write_status()
 
     def _dispatch(self) -> None:
@@ -230,15 +230,19 @@ class Daemon:
                 run, why = decide_job(
                     self.home, self.skills, repo, str(job["playbook"]), job["payload"]
                 )
-            except GuardianError as exc:
-                self._finish(job, JobStatus.FAILED, error=str(exc))
+            except Exception as exc:  # a deleted repo, a git error: fail the job, not the daemon
+                self._finish(job, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
                 return
             self.decisions[str(repo)] = {"at": time.time(), "run": run, "why": why}
             log.info("decision", repo=str(repo), run=run, why=why, job=job["id"])
             if not run:
                 self._finish(job, JobStatus.DONE, note=f"skipped: {why}")
                 return
-        w = workers.spawn(job, self.home, self.config.source)
+        try:
+            w = workers.spawn(job, self.home, self.config.source)
+        except OSError as exc:
+            self._finish(job, JobStatus.FAILED, error=f"cannot start a worker: {exc}")
+            return
         with self._db() as store:
             store.jobs.set_worker(str(job["id"]), w.proc.pid)
         self.workers[w.job_id] = w
@@ -376,12 +380,6 @@ class Daemon:
         log.info("daemon stopped")
 
     # -- observability ------------------------------------------------------------------
-    def _ping(self) -> None:
-        interval = watchdog_interval()
-        if interval is not None and time.monotonic() - self._last_ping >= interval:
-            sd_notify("WATCHDOG=1")
-            self._last_ping = time.monotonic()
-
     def _write_status(self) -> None:
         """Rewrite daemon.json when something in it changed, else every STATUS_EVERY s."""
         doc = snapshot(self)

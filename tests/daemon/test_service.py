@@ -5,6 +5,7 @@ refused and the old one kept), and no torch in the daemon process."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from guardian.daemon.notify import sd_notify, watchdog_interval
+from guardian.store.state import StateStore
 from tests.daemon.test_daemon import DaemonProc, _wait
 from tests.engine.test_runner import write_setup
 from tests.helpers_git import make_git_repo
@@ -116,5 +118,24 @@ def test_one_instance_reload_and_no_torch(tmp_path: Path, tiny_base: Path) -> No
         time.sleep(0.5)  # let a turn pass; the old config must still be served
         status = daemon.status()
         assert status["state"] == "running" and len(status["repos"]) == 2
+
+        gone = tmp_path / "gone"
+        make_git_repo(gone, {"a.py": "x = 1\n"})
+        trig = subprocess.run(
+            [sys.executable, "-m", "guardian", "trigger", str(gone), "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert trig.returncode == 0, trig.stderr
+        shutil.rmtree(gone)  # deleted before the daemon gets to it: that job fails, alone
+
+        def failed() -> list[dict[str, object]]:
+            with StateStore(home) as store:
+                return [j for j in store.jobs.listed() if j["status"] == "failed"]
+
+        (job,) = _wait(failed, "the job of the deleted repo to fail", 30)
+        assert "no such directory" in str(job["error"])
+        assert daemon.status()["state"] == "running"
     finally:
         assert daemon.stop(signal.SIGTERM) == 0
