@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +69,11 @@ def handled(fn: F) -> F:
             _fail(GuardianError(f"{where}{exc.strerror or exc}"))
 
     return wrapper  # type: ignore[return-value]
+
+
+def line(text: str) -> None:
+    """One plain line on stdout (no wrapping: scripts parse these)."""
+    sys.stdout.write(text + "\n")
 
 
 def sigterm_exits(signum: int, frame: FrameType | None) -> None:

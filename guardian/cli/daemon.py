@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from guardian.cli.app import ConfigOpt, app, handled, setup
-
-
-def _line(text: str) -> None:
-    sys.stdout.write(text + "\n")
+from guardian.cli.app import ConfigOpt, app, handled, line, setup
 
 
 @app.command("run")
@@ -52,11 +47,11 @@ def status(
     cfg = setup(config)
     doc = read_status(cfg.home)
     if as_json:
-        _line(json.dumps(doc, indent=2, default=str, sort_keys=True))
+        line(json.dumps(doc, indent=2, default=str, sort_keys=True))
         return
     state = doc["state"]
     pid = f" (pid {doc['pid']}, watching by {doc.get('watch_mode')})" if doc["running"] else ""
-    _line(f"daemon: {state}{pid}  state dir {cfg.home}")
+    line(f"daemon: {state}{pid}  state dir {cfg.home}")
     for repo in doc.get("repos", []):
         decision = repo.get("last_decision") or {}
         said = (
@@ -65,25 +60,25 @@ def status(
             if decision
             else "no decision yet"
         )
-        _line(f"  repo {repo['path']} [{repo['playbook']}]  last decision: {said}")
+        line(f"  repo {repo['path']} [{repo['playbook']}]  last decision: {said}")
     for name, when in (doc.get("schedules") or {}).items():
-        _line(f"  schedule {name}: next {when}")
+        line(f"  schedule {name}: next {when}")
     queue = doc.get("queue", [])
-    _line(f"queue: {len(queue)} job(s)")
+    line(f"queue: {len(queue)} job(s)")
     for job in queue:
         reasons = job["payload"].get("reasons", [])
         last = reasons[-1].split(" ", 1)[-1] if reasons else ""
-        _line(
+        line(
             f"  {job['id']} {job['status']:<7} {job['kind']:<7} {job.get('repo_name')} "
             f"[{job.get('playbook')}] x{job['payload'].get('triggers', 1)} ({last})"
         )
     for step in doc.get("steps", []):
-        _line(f"  now: run {step['run_id']} step {step['skill']} ({step['step']})")
+        line(f"  now: run {step['run_id']} step {step['skill']} ({step['step']})")
     for w in doc.get("workers", []):
         progress = last_line(cfg.home / "logs" / "jobs" / f"{w['job']}.log", 160)
-        _line(f"  worker pid {w['pid']} job {w['job']}: {progress or 'starting'}")
+        line(f"  worker pid {w['pid']} job {w['job']}: {progress or 'starting'}")
     for run in doc.get("last_runs", []):
-        _line(
+        line(
             f"last run {run['id']} {Path(str(run['repo_path'])).name}: {run['status']}"
             f" {run.get('decision') or ''} {_note(run)}".rstrip()
         )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from guardian.cli.app import ConfigOpt, PlaybookOpt, app, handled, setup
+from guardian.cli.app import ConfigOpt, PlaybookOpt, app, handled, line, setup
 from guardian.errors import GuardianError
 
 if TYPE_CHECKING:
@@ -24,16 +23,11 @@ app.add_typer(hooks_app, name="hooks")
 RepoArg = Annotated[Path, typer.Argument(help="the git repository")]
 
 
-def _line(text: str) -> None:
-    """One plain line on stdout (no wrapping: scripts parse these)."""
-    sys.stdout.write(text + "\n")
-
-
 def _print(report: HookReport) -> None:
-    _line(f"hooks dir: {report.hooks_dir}")
+    line(f"hooks dir: {report.hooks_dir}")
     for h in report.lines:
         detail = f"  ({h.detail})" if h.detail else ""
-        _line(f"  {h.name:<14} {h.state:<10}{detail}".rstrip())
+        line(f"  {h.name:<14} {h.state:<10}{detail}".rstrip())
 
 
 @hooks_app.command("install")
@@ -58,7 +52,7 @@ def uninstall_hooks(repo: RepoArg) -> None:
     report = uninstall(repo)
     acted = {HookState.REMOVED, HookState.RESTORED}
     if not any(h.state in acted for h in report.lines):
-        _line(f"no guardian hooks in {report.hooks_dir}: nothing to uninstall")
+        line(f"no guardian hooks in {report.hooks_dir}: nothing to uninstall")
         return
     _print(report)
 
@@ -87,4 +81,4 @@ def trigger(
     woke = "daemon woken" if done.woke else "no daemon running (queued for when one starts)"
     kind = "joined" if done.joined else "new"
     playbook_text = done.playbook or "the daemon's for this repo"
-    _line(f"job {done.job_id} {kind} (playbook {playbook_text}); {woke}")
+    line(f"job {done.job_id} {kind} (playbook {playbook_text}); {woke}")

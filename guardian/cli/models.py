@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from guardian.cli.app import ConfigOpt, app, handled, setup
+from guardian.cli.app import ConfigOpt, app, handled, line, setup
 
 PRIMARY = ("probe_open", "probe", "exact_match", "perplexity")
-
-
-def _line(text: str) -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _where(model: dict[str, Any]) -> str:
@@ -49,13 +44,13 @@ def models(
         rows = store.registry.models()
     rows = [r for r in rows if every or r["status"] != "retired"]
     if not rows:
-        _line(f"{cfg.home}: no promoted models yet")
+        line(f"{cfg.home}: no promoted models yet")
     for r in rows:
         if as_json:
-            _line(json.dumps(r, default=str, sort_keys=True))
+            line(json.dumps(r, default=str, sort_keys=True))
             continue
         forced = " (forced)" if r.get("override") else ""
-        _line(
+        line(
             f"{r['repo_name']}/{r['skill']}  {r['status']:<9} run {r['run_id']}  "
             f"{_metric(r.get('metrics') or {})}{forced}  {r['promoted_at']}  {_where(r)}"
         )
@@ -72,4 +67,4 @@ def rollback(
 
     cfg = setup(config)
     model = roll_back(cfg, name)
-    _line(f"rolled back {name}: run {model['run_id']} is in service again ({_where(model)})")
+    line(f"rolled back {name}: run {model['run_id']} is in service again ({_where(model)})")

@@ -13,6 +13,7 @@ from guardian.cli.app import (
     PlaybookOpt,
     app,
     handled,
+    line,
     out,
     setup,
     skills_of,
@@ -215,15 +216,15 @@ def gate(
         used["differences"],
         used.get("train_samples"),
     )
-    _line(
+    line(
         f"run {run_id} (playbook {rep['playbook']}) against the {kind}: "
         f"{'PASS' if decision.passed else 'FAIL'}",
     )
     for reason in decision.reasons:
-        _line(f"  {reason}")
+        line(f"  {reason}")
     was = rep.get("decision") or {}
     if was and bool(was.get("passed")) != decision.passed:
-        _line(
+        line(
             f"  (the run itself was judged {'PASS' if was.get('passed') else 'FAIL'})",
         )
     if not decision.passed:
@@ -252,14 +253,14 @@ def promote(
     cfg = setup(config)
     done = promote_run(cfg, skills_of(cfg), run_id, force=force, reason=reason)
     if done.already:
-        _line(f"run {run_id} is already the champion ({done.path})")
+        line(f"run {run_id} is already the champion ({done.path})")
         return
     where = done.placed.where() if done.placed else str(done.path)
-    _line(f"promoted run {run_id} to {where}")
+    line(f"promoted run {run_id} to {where}")
     if done.placed is not None:
-        _line(f"  talk to it: {done.placed.talk(done.repo)}")
+        line(f"  talk to it: {done.placed.talk(done.repo)}")
     if done.override:
-        _line(f"  gate overridden by {done.override['by']}: {done.override['reason']}")
+        line(f"  gate overridden by {done.override['by']}: {done.override['reason']}")
 
 
 @app.command()
@@ -294,12 +295,7 @@ def export(
         out=out,
         adapter_only=adapter_only,
     )
-    _line(str(path))
-
-
-def _line(text: str) -> None:
-    """One plain line on stdout (no wrapping: scripts parse these)."""
-    sys.stdout.write(text + "\n")
+    line(str(path))
 
 
 def _list_runs(home: Path, limit: int) -> None:
@@ -309,9 +305,9 @@ def _list_runs(home: Path, limit: int) -> None:
     with StateStore(home) as store:
         rows = store.runs.recent(limit=limit)
     if not rows:
-        _line(f"{home}: no runs yet")
+        line(f"{home}: no runs yet")
     for r in rows:
-        _line(
+        line(
             f"{r['id']}  {r['status']:<11} {r['decision'] or '-':<5} "
             f"{r['playbook']:<10} {r['repo_name']} @ {(r['commit_sha'] or '')[:7]}",
         )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from guardian.cli.app import ConfigOpt, app, err, handled, setup
+from guardian.cli.app import ConfigOpt, app, err, handled, line, setup
 
 if TYPE_CHECKING:
     from guardian.daemon.unitfiles import ServiceSpec
@@ -38,10 +38,6 @@ UserNameOpt = Annotated[
     str | None,
     typer.Option("--user-name", help="with --system: the user it runs as (default repo-guardian)"),
 ]
-
-
-def _line(text: str) -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _spec(config: Path | None, system: bool, platform: str | None, user: str | None) -> ServiceSpec:
@@ -147,12 +143,12 @@ def install(
         sys.stdout.write(unitfiles.render(spec))
         return
     done = unitfiles.install(spec, force=force)
-    _line(f"{'wrote' if done.changed else 'unchanged'}: {done.path}")
+    line(f"{'wrote' if done.changed else 'unchanged'}: {done.path}")
     for note in notes(spec):
         err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
-    _line("next:")
+    line("next:")
     for step in next_steps(spec, done.path):
-        _line(f"  {step}")
+        line(f"  {step}")
 
 
 @service_app.command("uninstall")
@@ -171,12 +167,12 @@ def uninstall(
     spec = _spec(config, system, platform, None)
     removed = unitfiles.uninstall(spec, force=force)
     if removed is None:
-        _line(f"nothing to remove: {unitfiles.target_path(spec)} does not exist")
+        line(f"nothing to remove: {unitfiles.target_path(spec)} does not exist")
         return
-    _line(f"removed: {removed}")
+    line(f"removed: {removed}")
     sudo = "sudo " if system else ""
     if spec.platform == "linux":
-        _line(f"next: {sudo}systemctl{'' if system else ' --user'} daemon-reload")
+        line(f"next: {sudo}systemctl{'' if system else ' --user'} daemon-reload")
     else:
         domain = "system" if system else "gui/$(id -u)"
-        _line(f"next: {sudo}launchctl bootout {domain}/{unitfiles.LABEL}   # if it is loaded")
+        line(f"next: {sudo}launchctl bootout {domain}/{unitfiles.LABEL}   # if it is loaded")
