@@ -102,6 +102,10 @@ class GuardianConfig(StrictModel):
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.root / path)
 
+    def repo_path(self, entry: RepoConfig) -> Path:
+        """A configured repo's work tree, absolute and with symlinks resolved."""
+        return self.resolve(entry.path).resolve()
+
     @property
     def home(self) -> Path:
         """The state dir: $GUARDIAN_HOME, else state_dir, else ~/.local/share/guardian."""

@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -31,7 +31,7 @@ from guardian.daemon.decide import decide_job, retry_promotion
 from guardian.daemon.notify import Watchdog, sd_notify
 from guardian.daemon.scheduler import CronSchedules
 from guardian.daemon.status import snapshot, write_status
-from guardian.daemon.trigger import socket_path
+from guardian.daemon.trigger import playbook_for, socket_path, wake
 from guardian.daemon.watch import Change, RepoWatcher, WatchedRepo
 from guardian.errors import GuardianError
 from guardian.steps import load_skills
@@ -121,7 +121,7 @@ class Daemon:
     def _start_watching(self) -> None:
         repos = [
             WatchedRepo(
-                path=self.config.resolve(r.path).resolve(),
+                path=self.config.repo_path(r),
                 branch=r.branch,
                 remote=r.remote,
                 fetch_minutes=r.fetch_minutes,
@@ -146,7 +146,7 @@ class Daemon:
         for r in self.config.repos:
             policy = self.skills.playbook(r.playbook).trigger
             if policy.schedule:
-                out[(self.config.resolve(r.path).resolve(), r.playbook)] = policy.schedule
+                out[(self.config.repo_path(r), r.playbook)] = policy.schedule
         return out
 
     def _stop_watching(self) -> None:
@@ -182,25 +182,16 @@ class Daemon:
         yield self.store
 
     def _wake(self) -> None:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.sendto(b"wake", str(socket_path(self.home)))
-            except OSError:
-                pass
+        wake(self.home)
 
     def _playbook_of(self, repo: Path) -> str:
-        for r in self.config.repos:
-            if self.config.resolve(r.path).resolve() == repo:
-                return r.playbook
-        return self.config.default_playbook
+        return playbook_for(self.config, repo) or self.config.default_playbook
 
     # -- the loop -----------------------------------------------------------------------
     def _turn(self) -> None:
         assert self.sock is not None
-        try:
+        with suppress(TimeoutError, BlockingIOError, InterruptedError):  # a beat with no news
             self.sock.recv(64)
-        except (TimeoutError, BlockingIOError, InterruptedError):
-            pass
         if self._reload_asked:
             self._reload_asked = False
             self._reload()

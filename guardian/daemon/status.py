@@ -21,7 +21,7 @@ def snapshot(daemon: Any) -> dict[str, Any]:
     config = daemon.config
     repos = []
     for r in config.repos:
-        path = str(config.resolve(r.path).resolve())
+        path = str(config.repo_path(r))
         repos.append(
             {
                 "path": path,

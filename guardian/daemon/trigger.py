@@ -35,7 +35,7 @@ class Triggered:
 def playbook_for(config: GuardianConfig, repo: Path) -> str | None:
     """The playbook config.yaml names for this repo; None leaves it to the daemon's config."""
     for entry in config.repos:
-        if config.resolve(entry.path).resolve() == repo:
+        if config.repo_path(entry) == repo:
             return entry.playbook
     return None
 

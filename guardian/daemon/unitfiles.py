@@ -104,7 +104,7 @@ def spec_for(
     name = user_name or DEFAULT_USER
     if not _USER_NAME.fullmatch(name):
         raise ConfigError(f"--user-name: not a valid user name: {name!r}")
-    repos = tuple(cfg.resolve(r.path).resolve() for r in cfg.repos)
+    repos = tuple(cfg.repo_path(r) for r in cfg.repos)
     fetched = tuple(p for p, r in zip(repos, cfg.repos, strict=True) if r.remote)
     models = (cfg.resolve(cfg.promote.models_dir).resolve(),) if cfg.promote.models_dir else ()
     home = cfg.home if scope == "user" else (DARWIN_SYSTEM_HOME if platform == "darwin" else None)
