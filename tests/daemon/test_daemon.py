@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,18 +20,13 @@ import yaml
 
 from guardian.store.state import StateStore
 from tests.engine.test_runner import write_setup
+from tests.polling import wait_for
 
 DEADLINE = 240.0
 
 
 def _wait(cond: Callable[[], Any], what: str, seconds: float = DEADLINE) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+    return wait_for(cond, what, seconds)
 
 
 def _git(repo: Path, *args: str) -> None:

@@ -18,9 +18,10 @@ import yaml
 
 from guardian.daemon.notify import sd_notify, watchdog_interval
 from guardian.store.state import StateStore
-from tests.daemon.test_daemon import DaemonProc, _wait
+from tests.daemon.test_daemon import DaemonProc
 from tests.engine.test_runner import write_setup
 from tests.helpers_git import make_git_repo
+from tests.polling import wait_for as _wait
 
 
 def _config(tmp_path: Path, tiny_base: Path, repos: list[Path]) -> Path:

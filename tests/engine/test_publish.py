@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from guardian.steps import load_skills
 from guardian.store.state import StateStore
 from tests.engine.test_runner import run, write_setup
 from tests.export.test_gguf import SHIPPED
+from tests.polling import wait_for
 from tests.serving.ollama_double import OllamaDouble
 
 NAME = "demo-repo"
@@ -39,15 +39,6 @@ def _config(tmp_path: Path, tiny_base: Path, host: str, max_steps: int) -> Path:
     cfg["promote"] = {"target": "ollama", "ollama": {"host": host, "timeout_seconds": 20}}
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def _wait(cond: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if callable(cond) and cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -81,10 +72,10 @@ def test_promote_to_ollama_pending_kill_retry_then_rollback(
         cmd = [sys.executable, "-m", "guardian", "promote", first.run_id, "--config"]
         proc = subprocess.Popen([*cmd, str(config_path)], env=env)
         try:
-            _wait(
+            wait_for(
                 lambda: any(m == "POST" and "/api/blobs/" in p for m, p in double.requests),
-                120,
                 "the blob upload to start",
+                120,
             )
         finally:
             proc.send_signal(signal.SIGKILL)

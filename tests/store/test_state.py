@@ -65,17 +65,22 @@ def test_champion_history(tmp_path: Path) -> None:
         assert statuses == ["champion", "previous", "retired"]
 
 
+# every migration a fresh state dir gets, in order (written out: a renamed or dropped
+# migration must fail these tests, not follow MIGRATIONS silently)
+APPLIED = [
+    "0001_foundation",
+    "0002_jobs",
+    "0003_model_digest",
+    "0004_model_override",
+    "0005_model_placement",
+    "0006_job_queue",
+]
+
+
 def test_migrations_are_recorded_by_name(tmp_path: Path) -> None:
     with StateStore(tmp_path) as s:
         names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations ORDER BY rowid")]
-    assert names == [
-        "0001_foundation",
-        "0002_jobs",
-        "0003_model_digest",
-        "0004_model_override",
-        "0005_model_placement",
-        "0006_job_queue",
-    ]
+    assert names == APPLIED
     assert names == [m.name for m in MIGRATIONS]
 
 
@@ -93,14 +98,7 @@ def test_state_dir_from_before_named_migrations_upgrades_in_place(tmp_path: Path
     with StateStore(tmp_path) as s:
         names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations ORDER BY rowid")]
         # the two it had are adopted by name, the newer one is applied in place
-        assert names == [
-            "0001_foundation",
-            "0002_jobs",
-            "0003_model_digest",
-            "0004_model_override",
-            "0005_model_placement",
-            "0006_job_queue",
-        ]
+        assert names == APPLIED
         assert s.db.schema_version == 6
         repo_id = s.db.conn.execute("SELECT id FROM repos WHERE name = 'demo-repo'").fetchone()[0]
         champ = s.registry.champion(repo_id, "train-lora")
@@ -126,11 +124,4 @@ def test_concurrent_first_opens_of_a_fresh_state_dir_do_not_race(tmp_path: Path)
         assert [p.exitcode for p in procs] == [0, 0, 0, 0]
         with StateStore(home) as s:
             names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations")]
-        assert sorted(names) == [
-            "0001_foundation",
-            "0002_jobs",
-            "0003_model_digest",
-            "0004_model_override",
-            "0005_model_placement",
-            "0006_job_queue",
-        ]
+        assert sorted(names) == APPLIED
