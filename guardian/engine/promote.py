@@ -19,13 +19,9 @@ import structlog
 
 from guardian.config.settings import GuardianConfig
 from guardian.config.skills import SkillsFile
-from guardian.core.fsutil import atomic_write_text
-from guardian.core.jsonl import write_json
 from guardian.engine.exporting import run_model
 from guardian.engine.publish import Placed, Release, publish
-from guardian.engine.report.document import load_report, reports_dir
-from guardian.engine.report.html import render_html
-from guardian.engine.report.markdown import render_markdown
+from guardian.engine.report.document import load_report, write_views
 from guardian.engine.runner import repo_lock
 from guardian.errors import ConfigError, StateError
 from guardian.store.runs import RunStatus
@@ -137,7 +133,4 @@ def _record(
         rep["ollama"] = placed.ollama.placement()
     how = "by override" if override else "by hand"
     rep["note"] = f"promoted {how} to {placed.where()}"
-    out = reports_dir(home) / str(rep["run_id"])
-    write_json(out / "report.json", rep)
-    atomic_write_text(out / "report.md", render_markdown(rep))
-    atomic_write_text(out / "report.html", render_html(rep))
+    write_views(home, rep)

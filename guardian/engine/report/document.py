@@ -195,8 +195,12 @@ def _probe_examples(outcome: RunOutcome, limit: int = 5) -> list[dict[str, Any]]
 
 def write_report(home: Path, outcome: RunOutcome) -> Path:
     """Write report.json, report.md and report.html for a run; returns the report dir."""
-    rep = build_report(outcome)
-    out = reports_dir(home) / outcome.run_id
+    return write_views(home, build_report(outcome))
+
+
+def write_views(home: Path, rep: dict[str, Any]) -> Path:
+    """Write a report document as report.json and its md and html views; returns the dir."""
+    out = reports_dir(home) / str(rep["run_id"])
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "report.json", rep)
     atomic_write_text(out / "report.md", render_markdown(rep))
