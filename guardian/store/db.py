@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,26 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+def _enable_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Switch the file to WAL, retrying while another process holds it.
+
+    SQLite answers a journal-mode change that would wait on another connection's lock with
+    SQLITE_BUSY at once, without calling the busy handler, so concurrent first opens of a fresh
+    state dir would otherwise fail at random.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Database:
     """One connection to `<home>/guardian.db`, migrated on open; shared by CLI, daemon, API."""
 
@@ -41,7 +62,7 @@ class Database:
         try:
             self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(self.conn)
             self.conn.execute("PRAGMA foreign_keys=ON")
             migrate(self.conn, self.path)
         except sqlite3.DatabaseError as exc:
