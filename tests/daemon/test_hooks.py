@@ -122,16 +122,18 @@ def test_commit_queues_a_job_and_a_second_commit_joins_it(repo: Path, guardian_h
 def test_hook_returns_at_once_with_the_daemon_down(
     repo: Path, guardian_home: Path, tmp_path: Path
 ) -> None:
-    install(repo, _launch())
+    real = _launch()
+    # a trigger that takes 3 s: a hook that waited for it could not return sooner
+    delayed = ("/bin/sh", "-c", 'sleep 3; exec "$@"', "sh", *real.command)
+    slow = Launch(delayed, real.env, real.config)
+    install(repo, slow)
     hook = repo / ".git" / "hooks" / "post-commit"
     env = {k: v for k, v in os.environ.items() if k != "GUARDIAN_HOME"}
-    times = []
     for _ in range(3):
         proc, took = run([str(hook)], env=env, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout == proc.stderr == ""
-        times.append(took)
-    assert min(times) < 0.1, times
+        assert took < 3, took  # the hook's own cost is a benchmark figure (benchmarks/daemon.py)
     # GUARDIAN_HOME was baked in at install time: the jobs land there without it in the env.
     (job,) = wait_jobs(guardian_home, lambda js: len(js) == 1 and js[0]["payload"]["triggers"] == 3)
     assert reasons(job) == ["hook:post-commit"] * 3
