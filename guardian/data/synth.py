@@ -58,6 +58,7 @@ class SynthOptions(Protocol):
     """The synthesis settings the engine reads (the synthesize step's params provide them)."""
 
     seed: int
+    val_fraction: float
     max_code_lines: int
     min_docstring_chars: int
     raft: bool
@@ -158,7 +159,7 @@ class PoolSynth:
                 commit = file_chunks[0].commit
                 made += self._module(path, position[path], modules, near, split, commit)
             for sample in made:
-                self.by_type[split][sample.metadata["question_type"]] += 1
+                self.by_type[sample.metadata["split"]][sample.metadata["question_type"]] += 1
                 yield sample
 
     def _emit(
@@ -235,8 +236,12 @@ class PoolSynth:
         """The samples of one template for one unit or file: each drawn wording, RAFT (with
         distractors for its question) or its plain closed-book copy."""
         out: list[Sample] = []
-        for filled, plain in self._worded(tpl, key, phrasings):
+        worded = self._worded(tpl, key, phrasings)
+        held = self._held_out(tpl, key, meta["split"], [f.question for f, _ in worded])
+        for filled, plain in worded:
             qmeta = {**meta, "question_type": tpl.question_type}
+            if filled.question in held:
+                qmeta["split"] = "val"
             if plain:
                 qmeta["closed_book"] = True
                 sample = self._emit(qmeta, filled, None, [])
@@ -247,6 +252,27 @@ class PoolSynth:
             if sample is not None:
                 out.append(sample)
         return out
+
+    def _held_out(self, tpl: Template, key: str, split: str, questions: list[str]) -> set[str]:
+        """The wordings of a train-file fact kept for validation (both their copies).
+
+        Val is a seeded share of wordings, never a whole fact: a fact asked in one wording
+        only stays in train, and at least one wording of each fact is trained on. So the val
+        loss measures recall of trained facts under wordings not trained on, and a small repo
+        loses no file to validation.
+        """
+        wordings = list(dict.fromkeys(questions))
+        if split != "train" or self.p.val_fraction <= 0 or len(wordings) < 2:
+            return set()
+        held = {
+            q
+            for q in wordings
+            if sample_rng(self.p.seed, "val", key, tpl.question_type, q).random()
+            < self.p.val_fraction
+        }
+        if held == set(wordings):
+            held.discard(wordings[0])
+        return held
 
     def _candidates(self, near: Neighbours | None, question: str, i: int) -> list[Doc]:
         """The question's best BM25 matches, minus what states the answer (own file/units)."""

@@ -1,8 +1,10 @@
 """Synthesize step: render prompt templates over mined chunks into a split Q&A dataset.
 
 Reads `chunks.jsonl` from the `chunks` artifact and writes `train.jsonl`, `val.jsonl`,
-`test.jsonl` and `card.json`. Samples are split by file, so no file contributes to two splits,
-and the output is byte-identical for identical inputs and params (in any input order).
+`test.jsonl` and `card.json`. Test samples are split by file, so no test file contributes to
+training; val is a share of the train files' wordings (`val_fraction`), so every non-test file
+is trained on and the val loss measures recall under untrained wordings. The output is
+byte-identical for identical inputs and params (in any input order).
 
 With `raft: true` each sample is a RAFT sample (see guardian/data/raft.py): the question comes with
 the oracle document (for a fraction `oracle_fraction` of samples) plus its nearest BM25
@@ -48,7 +50,9 @@ class Params(StepParams):
 
     templates_dir: str = "prompts"
     question_types: list[str] | None = None
-    val_fraction: float = Field(default=0.1, ge=0.0, le=0.9)
+    val_fraction: float = Field(
+        default=0.1, ge=0.0, le=0.9, description="share of train-file wordings held out for val"
+    )
     test_fraction: float = Field(default=0.2, ge=0.0, le=0.9)
     seed: int = 0
     max_code_lines: int = Field(default=60, ge=1)
@@ -140,9 +144,9 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     templates = select_templates(
         load_templates(resolve_templates_dir(params.templates_dir)), params.question_types
     )
-    assignment = split_files(list(where), params.val_fraction, params.test_fraction, params.seed)
+    assignment = split_files(list(where), 0.0, params.test_fraction, params.seed)
     if len(assignment) < 3:
-        log.warning("synthesize.too_few_files", files=len(assignment), split="train only")
+        log.warning("synthesize.too_few_files", files=len(assignment), split="no test files")
     pools = plan_pools({p: len(v) for p, v in where.items()}, params.min_pool, params.max_pool)
     members: dict[str, list[str]] = defaultdict(list)
     for path, key in pools.items():
@@ -211,6 +215,6 @@ SPEC = StepSpec(
     params=Params,
     needs=("chunks",),
     provides="dataset",
-    version="3",
+    version="4",
     extra_key=templates_digest,
 )

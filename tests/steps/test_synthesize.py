@@ -89,24 +89,37 @@ def all_samples(out: Path, closed_book: bool = False) -> list[Sample]:
     return [x for samples in load(out, closed_book).values() for x in samples]
 
 
-def test_split_is_by_file_and_metadata_is_complete(tmp_path: Path) -> None:
+def test_test_split_is_by_file_val_is_untrained_wordings_of_trained_facts(tmp_path: Path) -> None:
     out = run_step(tmp_path, make_chunks(8), Params())
     data = load(out)
     paths = {s: {x.metadata["path"] for x in data[s]} for s in SPLITS}
     assert all(paths[s] for s in SPLITS)
-    assert not paths["train"] & paths["val"]
     assert not paths["train"] & paths["test"]
-    assert not paths["val"] & paths["test"]
+    assert paths["val"] <= paths["train"]  # no file is lost to validation
+    trained = {(x.metadata["qualname"], x.metadata["question_type"]) for x in data["train"]}
+    train_questions = {question_of(x.input) for x in data["train"]}
+    for x in data["val"]:
+        # a val sample asks a trained fact, in a wording never trained on
+        assert (x.metadata["qualname"], x.metadata["question_type"]) in trained
+        assert question_of(x.input) not in train_questions
+    share = len(data["val"]) / (len(data["val"]) + len(data["train"]))
+    assert 0.04 < share < 0.16, share  # val_fraction 0.1 of the wordings that have siblings
     for split, samples in data.items():
         for sample in samples:
             assert set(sample.metadata) == RAFT_KEYS
             assert sample.metadata["split"] == split
     card = json.loads((out / "card.json").read_text())
     assert card["samples"] == {s: len(x) for s, x in load(out, closed_book=True).items()}
-    assert card["files"] == {s: sorted(paths[s]) for s in SPLITS}
+    assert card["files"] == {
+        "train": sorted(paths["train"]),
+        "val": [],
+        "test": sorted(paths["test"]),
+    }
     # 24 units x (3 RAFT wordings + a closed-book copy in each of 9); 8 files x (3 + 8)
     assert sum(card["question_types"]["where"].values()) == 24 * (3 + 9)
     assert sum(card["question_types"]["module"].values()) == 8 * (3 + 8)
+    no_val = load(run_step(tmp_path, make_chunks(8), Params(val_fraction=0.0), "nv"))
+    assert not no_val["val"] and len(no_val["train"]) == len(data["train"]) + len(data["val"])
 
 
 def test_plain_mode_has_no_context(tmp_path: Path) -> None:
@@ -154,17 +167,17 @@ def test_distractors_never_come_from_more_held_out_splits(tmp_path: Path) -> Non
     chunks = make_chunks(12)
     out = run_step(tmp_path, chunks, Params(min_pool=1))
     data = load(out)
-    split_of_path = {x.metadata["path"]: s for s, xs in data.items() for x in xs}
-    split_of = {c.id: split_of_path[c.path] for c in chunks}
-    split_of |= {f"module:{c.path}": split_of_path[c.path] for c in chunks}
-    allowed = {"train": {"train"}, "val": {"train", "val"}, "test": set(SPLITS)}
+    test_files = {x.metadata["path"] for x in data["test"]}
+    split_of = {c.id: "test" if c.path in test_files else "train" for c in chunks}
+    split_of |= {f"module:{c.path}": split_of[c.id] for c in chunks}
+    allowed = {"train": {"train"}, "val": {"train"}, "test": {"train", "test"}}
     seen = set()
     for split, samples in data.items():
         for x in samples:
             used = {split_of[i] for i in x.metadata["distractor_ids"]}
             assert used <= allowed[split]
             seen |= used
-    assert seen == set(SPLITS)
+    assert seen == {"train", "test"} and data["val"]
 
 
 def test_distractors_are_the_nearest_neighbours(tmp_path: Path) -> None:
@@ -294,7 +307,11 @@ def test_too_few_files_all_train_with_warning(tmp_path: Path) -> None:
     with capture_logs() as logs:
         out = run_step(tmp_path, make_chunks(2), Params())
     data = load(out)
-    assert len(data["train"]) > 0 and data["val"] == [] and data["test"] == []
+    assert len(data["train"]) > 0 and data["test"] == []
+    # no file is held out, yet early stopping still has untrained wordings to watch
+    assert data["val"] and {x.metadata["path"] for x in data["val"]} <= {
+        x.metadata["path"] for x in data["train"]
+    }
     assert any(e["event"] == "synthesize.too_few_files" for e in logs)
     assert [e["log_level"] for e in logs if e["event"] == "synthesize.too_few_files"] == ["warning"]
 
