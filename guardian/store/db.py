@@ -15,6 +15,7 @@ from guardian.errors import StateError
 from guardian.store.migrations import migrate
 
 DB_NAME = "guardian.db"
+BUSY_SECONDS = 30.0  # how long an open waits on another process's lock, in every form
 
 
 def now() -> str:
@@ -27,14 +28,14 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def _enable_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+def _enable_wal(conn: sqlite3.Connection) -> None:
     """Switch the file to WAL, retrying while another process holds it.
 
     SQLite answers a journal-mode change that would wait on another connection's lock with
     SQLITE_BUSY at once, without calling the busy handler, so concurrent first opens of a fresh
     state dir would otherwise fail at random.
     """
-    deadline = time.monotonic() + patience
+    deadline = time.monotonic() + BUSY_SECONDS
     while True:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -60,7 +61,7 @@ class Database:
             raise StateError(f"{home}: cannot create the state dir ({exc.strerror})") from None
         self.path = home / DB_NAME
         try:
-            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
             _enable_wal(self.conn)
             self.conn.execute("PRAGMA foreign_keys=ON")
