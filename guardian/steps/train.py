@@ -29,6 +29,7 @@ from guardian.ml.base_model import (
 )
 from guardian.ml.lora import FitOutcome, fit, save_adapter
 from guardian.ml.prompting import BatchPlan, BatchStats, EncodedExample
+from guardian.ml.replay import replay_digest, replay_samples
 from guardian.ml.scoring import spread
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
 from guardian.steps.encoding import encode_fitted
@@ -65,6 +66,13 @@ class Params(StepParams):
     eval_every: int = Field(default=0, ge=0, description="steps between val checks (0 = epoch)")
     patience: int = Field(default=2, ge=0, description="val checks without gain to stop (0 = off)")
     max_minutes: float | None = Field(default=None, gt=0, description="training time budget")
+    replay_fraction: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="base-answered general questions mixed in against forgetting, as a share "
+        "of the training samples (0 = none; ml/replay)",
+    )
     dry_run: bool = False
     threads: int | None = Field(default=None, gt=0)
 
@@ -103,16 +111,23 @@ def train_model(
 
     ref = resolve_base(params.base, ctx.home, convert=not params.dry_run)
     tok = load_tokenizer(ref)
-    train_ex, fitting = encode_fitted(tok, train_samples, params.max_len)
+    n_train = len(train_samples)
+    # A dry run plans for the replay share without loading the base to generate it.
+    n_replay = round(params.replay_fraction * n_train)
+    replay = [] if params.dry_run else replay_samples(ref, ctx.home, n_replay, params.seed)
+    n_replay = n_replay if params.dry_run else len(replay)
+    train_ex, fitting = encode_fitted(tok, train_samples + replay, params.max_len)
     val_ex, _ = encode_fitted(tok, val_samples, params.max_len)
-    total = total_steps(len(train_ex), params)
+    total = total_steps(n_train + n_replay, params)
     planned = BatchPlan(train_ex, params.batch_size, params.seed).stats(total * params.grad_accum)
     plan = _plan(ref, params, train_ex, val_ex, total, planned)
     plan["fitting"] = fitting
+    plan["n_train"], plan["n_replay"] = n_train, n_replay
     write_json(ctx.out_dir / "train_plan.json", plan)
     if params.dry_run:
-        log.info("train dry run", n_train=len(train_ex), steps=total, base=ref.spec)
-        dry = {"dry_run": True, "n_train": len(train_ex), "steps": total, **fitting}
+        log.info("train dry run", n_train=n_train, n_replay=n_replay, steps=total, base=ref.spec)
+        dry = {"dry_run": True, "n_train": n_train, "n_replay": n_replay, "steps": total}
+        dry |= fitting
         return Trained(StepResult(outputs=["train_plan.json"], metrics=dry), None)
 
     ckpt_path = ctx.home / "checkpoints" / f"train-{_checkpoint_key(train_file, params, ref)}.pt"
@@ -122,6 +137,7 @@ def train_model(
     write_json(ctx.out_dir / "base.json", ref.model_dump(mode="json"))
     n_files = len({ex.group for ex in train_ex} - {""})
     metrics = _metrics(outcome, total, len(train_ex), planned, n_files) | fitting
+    metrics["n_train"], metrics["n_replay"] = n_train, n_replay
     log.info("train finished", **metrics)
     outputs = ["adapter", "loss_log.jsonl", "train_plan.json", "base.json"]
     return Trained(StepResult(outputs=outputs, metrics=metrics, discard=[ckpt_path]), model)
@@ -135,7 +151,8 @@ def _metrics(
     outcome: FitOutcome, total: int, n_train: int, planned: BatchStats, n_files: int
 ) -> dict[str, Any]:
     """The step's metrics; `coverage` is examples seen / examples the plan would have seen,
-    `files_covered` the share of the training files (`metadata.path`) those examples are about."""
+    `files_covered` the share of the training files (`metadata.path`) those examples are about.
+    `n_train` counts every example trained on (replay too); the caller narrows it."""
     losses = [row["loss"] for row in outcome.rows if "loss" in row]
     return {
         "train_loss_first": _mean(losses[:LOSS_WINDOW]),
@@ -206,13 +223,19 @@ def _checkpoint_key(train_file: Path, params: Params, ref: BaseModelRef) -> str:
     # Neither the thread count nor the time budget changes the steps taken, so a killed run
     # resumes under a new value of either.
     knobs = params.model_dump(mode="json", exclude={"dry_run", "threads", "max_minutes"})
-    blob = json.dumps({"train": digest, "params": knobs, "base": ref.fingerprint}, sort_keys=True)
+    replay = replay_digest() if params.replay_fraction > 0 else None
+    blob = json.dumps(
+        {"train": digest, "params": knobs, "base": ref.fingerprint, "replay": replay},
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 def base_fingerprint(params: Params, home: Path) -> str:
-    """The base model's fingerprint (without converting it), so a changed base retrains."""
-    return resolve_base(params.base, home, convert=False).fingerprint
+    """The base model's fingerprint (without converting it), so a changed base retrains, and
+    the replay set's digest when the run mixes it in."""
+    fingerprint = resolve_base(params.base, home, convert=False).fingerprint
+    return f"{fingerprint}:replay-{replay_digest()}" if params.replay_fraction > 0 else fingerprint
 
 
 SPEC = StepSpec(
@@ -221,7 +244,7 @@ SPEC = StepSpec(
     params=Params,
     needs=("dataset",),
     provides="model",
-    version="3",
+    version="4",
     extra_key=base_fingerprint,
     unkeyed=frozenset({"threads"}),
     libraries=("torch", "transformers", "peft"),

@@ -13,7 +13,13 @@ from guardian.steps.base import StepContext
 from guardian.steps.train import ALL_LINEAR, SPEC, Params, run, total_steps, train_model
 from tests.tinymodel import make_tiny_base, tiny_dataset
 
-FAST: dict[str, Any] = {"learning_rate": 2e-2, "batch_size": 4, "warmup_ratio": 0.0, "dropout": 0.0}
+FAST: dict[str, Any] = {
+    "learning_rate": 2e-2,
+    "batch_size": 4,
+    "warmup_ratio": 0.0,
+    "dropout": 0.0,
+    "replay_fraction": 0.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +106,15 @@ def test_dry_run_writes_plan_without_loading_weights(
     # at max_len 32 the chat template alone overflows, so all 24 prompts are cut; each
     # ~15-token answer still fits beside the prompt's quarter, and nothing is RAFT
     fitting = {"contexts_shrunk": 0, "truncated": 24, "answers_cut": 0}
-    assert result.metrics == {"dry_run": True, "n_train": 24, "steps": 12, **fitting}
+    # 24 samples and a 10% replay share (2, not generated in a dry run): 26 examples are
+    # 7 batches of 4, twice
+    expected = {"dry_run": True, "n_train": 24, "n_replay": 2, "steps": 14, **fitting}
+    assert result.metrics == expected
     assert result.outputs == ["train_plan.json"]
     assert sorted(p.name for p in ctx.out_dir.iterdir()) == ["train_plan.json"]
     plan = json.loads((ctx.out_dir / "train_plan.json").read_text())
-    assert plan["n_train"] == 24 and plan["n_val"] == 4 and plan["steps"] == 12
+    assert plan["n_train"] == 24 and plan["n_replay"] == 2 and plan["steps"] == 14
+    assert plan["n_val"] == 4
     assert plan["base"]["path"] == str(base.resolve())
     assert plan["params"]["max_len"] == 32
     assert plan["tokens"]["train"]["max"] > 32
