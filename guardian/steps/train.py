@@ -136,8 +136,7 @@ def train_model(
     write_jsonl(ctx.out_dir / "loss_log.jsonl", outcome.rows)
     write_json(ctx.out_dir / "base.json", ref.model_dump(mode="json"))
     n_files = len({ex.group for ex in train_ex} - {""})
-    metrics = _metrics(outcome, total, len(train_ex), planned, n_files) | fitting
-    metrics["n_train"], metrics["n_replay"] = n_train, n_replay
+    metrics = _metrics(outcome, total, (n_train, n_replay), planned, n_files) | fitting
     log.info("train finished", **metrics)
     outputs = ["adapter", "loss_log.jsonl", "train_plan.json", "base.json"]
     return Trained(StepResult(outputs=outputs, metrics=metrics, discard=[ckpt_path]), model)
@@ -148,11 +147,16 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _metrics(
-    outcome: FitOutcome, total: int, n_train: int, planned: BatchStats, n_files: int
+    outcome: FitOutcome,
+    total: int,
+    counts: tuple[int, int],
+    planned: BatchStats,
+    n_files: int,
 ) -> dict[str, Any]:
     """The step's metrics; `coverage` is examples seen / examples the plan would have seen,
     `files_covered` the share of the training files (`metadata.path`) those examples are about.
-    `n_train` counts every example trained on (replay too); the caller narrows it."""
+    `counts` are the dataset's samples and the replay samples mixed in beside them."""
+    n_train, n_replay = counts
     losses = [row["loss"] for row in outcome.rows if "loss" in row]
     return {
         "train_loss_first": _mean(losses[:LOSS_WINDOW]),
@@ -161,7 +165,8 @@ def _metrics(
         "steps": outcome.steps_done,
         "steps_planned": total,
         "n_train": n_train,
-        "epochs_done": round(outcome.examples_seen / n_train, 3),
+        "n_replay": n_replay,
+        "epochs_done": round(outcome.examples_seen / (n_train + n_replay), 3),
         "coverage": round(outcome.examples_seen / max(1, planned.examples), 4),
         "files_covered": round(outcome.files_seen / n_files, 4) if n_files else None,
         "pad_fraction": outcome.pad_fraction,
