@@ -4,6 +4,7 @@ import builtins
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -63,12 +64,16 @@ def test_training_mixes_in_the_base_s_own_answers_cached_per_base(
     trained = train_model(_ctx(tmp_path / "a", data, home), params)
     assert trained.result.metrics["n_train"] == 24 and trained.result.metrics["n_replay"] == 6
 
+    # only as many prompts as it took to get 6 answered ones were generated (whole batches),
+    # and they were cached
     (cache,) = (home / "replay").iterdir()
     pool = list(read_jsonl(cache, Sample))
-    assert pool and all(s.metadata["source"] == "replay" for s in pool)
+    answered = [s for s in pool if s.output]
+    assert len(answered) >= 6 and len(pool) < len(replay.replay_prompts())
+    assert all(s.metadata["source"] == "replay" for s in pool)
     # the answer is what the untrained base itself says, by plain greedy `generate`
     model, tok = load_model_and_tokenizer(base)
-    sample = pool[0]
+    sample = answered[0]
     ids = torch.tensor([prompt_ids(tok, Sample(input=sample.input, output=""))])
     with torch.no_grad():
         out = model.generate(
@@ -78,17 +83,45 @@ def test_training_mixes_in_the_base_s_own_answers_cached_per_base(
     said = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
     assert said.startswith(sample.output)
 
-    # a second run on the same base reads the cache instead of generating again
-    def forbidden(*args: Any) -> None:
-        raise AssertionError("replay answers generated twice")
+    # a later run generates only the prompts not yet cached
+    asked: list[int] = []
+    real_generate = replay._generate
 
-    monkeypatch.setattr(replay, "_generate", forbidden)
+    def counting(load: Any, prompts: list[dict[str, str]]) -> list[Sample]:
+        asked.append(len(prompts))
+        return real_generate(load, prompts)
+
+    monkeypatch.setattr(replay, "_generate", counting)
     ref = resolve_base(str(base), home)
     again = replay.replay_samples(ref, home, 6, seed=0)
-    assert len(again) == 6 and {s.input for s in again} <= {s.input for s in pool}
+    assert asked == [] and len(again) == 6
+    assert {s.input for s in again} <= {s.input for s in pool}
+    want = len(answered) + 3
+    more = replay.replay_samples(ref, home, want, seed=0)
+    assert asked and len(more) == want
+    assert {s.input for s in again} <= {s.input for s in more}
+    grown = list(read_jsonl(cache, Sample))
+    assert len(grown) == len(pool) + sum(asked)  # nothing asked twice
+    assert {s.input for s in pool} <= {s.input for s in grown}
     assert replay.replay_samples(ref, home, 0, seed=0) == []
-    longer = replay.replay_samples(ref, home, len(pool) + 3, seed=0)
-    assert len(longer) == len(pool) + 3 and {s.input for s in longer} == {s.input for s in pool}
+
+
+def test_replay_cycles_the_answered_prompts_when_more_are_wanted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts = [{"input": f"q{i}", "part": "concept"} for i in range(4)]
+    monkeypatch.setattr(replay, "replay_prompts", lambda: list(prompts))
+
+    def fake_base(load: Any, asked: list[dict[str, str]]) -> list[Sample]:
+        # the base leaves q3 unanswered
+        return [Sample(input=p["input"], output="" if p["input"] == "q3" else "a") for p in asked]
+
+    monkeypatch.setattr(replay, "_generate", fake_base)
+    ref = SimpleNamespace(fingerprint="f" * 64, spec="fake")
+    got = replay.replay_samples(ref, tmp_path, 7, seed=1)  # type: ignore[arg-type]
+    assert len(got) == 7 and {s.input for s in got} == {"q0", "q1", "q2"}
+    # the first three are distinct, then the same order repeats
+    assert [s.input for s in got[3:6]] == [s.input for s in got[:3]]
 
 
 def test_replay_share_is_keyed(tiny: tuple[Path, Path], tmp_path: Path) -> None:

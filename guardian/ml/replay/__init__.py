@@ -6,15 +6,17 @@ questions whose answers are the untrained base's own greedy ones holds the adapt
 base outside the repo, at the cost of that share of the training time. The prompts are fixed
 (`prompts.jsonl`, written once by `scripts/make_replay_prompts.py`, disjoint from the guard
 set, which must stay unseen); the answers are generated once per base and cached in the
-state dir.
+state dir, each only when a run first uses it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,8 @@ log = structlog.get_logger(__name__)
 PROMPTS_FILE = Path(__file__).with_name("prompts.jsonl")
 NEW_TOKENS = 64
 GEN_BATCH = 16
+# Bumped when the way a run picks its prompts changes (it changes what a run trains on).
+_SELECTION = "first-n-of-seeded-order"
 _SENTENCE_END = re.compile(r"[.!?:)`\n](?=\s|$)")
 
 
@@ -42,9 +46,9 @@ def replay_prompts() -> list[dict[str, str]]:
 
 
 def replay_digest() -> str:
-    """What the replay answers depend on besides the base: the prompts and the generation
-    settings (a change re-generates them and re-trains)."""
-    blob = PROMPTS_FILE.read_bytes() + f"|{NEW_TOKENS}".encode()
+    """What the replay answers depend on besides the base: the prompts, the generation
+    settings and how a run picks its prompts (a change re-generates them and re-trains)."""
+    blob = PROMPTS_FILE.read_bytes() + f"|{NEW_TOKENS}|{_SELECTION}".encode()
     return hashlib.sha256(blob).hexdigest()
 
 
@@ -58,41 +62,49 @@ def _trim(answer: str, cut: bool) -> str:
     return text[: ends[-1]].strip() if ends else ""
 
 
-def _generate(ref: BaseModelRef) -> list[Sample]:
-    """The base's greedy answer to every prompt; prompts it leaves unanswered are dropped."""
-    model, tok = load_model_and_tokenizer(ref.path)
-    model.eval()
-    prompts = replay_prompts()
+def _generate(load: Callable[[], Any], prompts: list[dict[str, str]]) -> list[Sample]:
+    """The base's greedy answer to each prompt, trimmed; an unanswered prompt gets "" (kept,
+    so it is not asked again). `load` gives the base (model, tokenizer), loaded once."""
+    model, tok = load()
     questions = [Sample(input=p["input"], output="") for p in prompts]
-    log.info("replay.generate", prompts=len(prompts), base=ref.spec)
+    log.info("replay.generate", prompts=len(prompts))
     answers, cuts = generate_with_cuts(model, tok, questions, NEW_TOKENS, GEN_BATCH)
-    out: list[Sample] = []
-    for prompt, answer, cut in zip(prompts, answers, cuts, strict=True):
-        text = _trim(answer, cut)
-        if text:
-            meta: dict[str, Any] = {"source": "replay", "part": prompt["part"]}
-            out.append(Sample(input=prompt["input"], output=text, metadata=meta))
-    return out
-
-
-def _cached(ref: BaseModelRef, home: Path) -> list[Sample]:
-    """The replay pool for this base, generated on first use and kept in `<home>/replay/`."""
-    path = home / "replay" / f"{ref.fingerprint[:16]}-{replay_digest()[:16]}.jsonl"
-    if path.is_file():
-        return list(read_jsonl(path, Sample))
-    pool = _generate(ref)
-    write_jsonl(path, pool)
-    return pool
+    return [
+        Sample(
+            input=p["input"], output=_trim(a, c), metadata={"source": "replay", "part": p["part"]}
+        )
+        for p, a, c in zip(prompts, answers, cuts, strict=True)
+    ]
 
 
 def replay_samples(ref: BaseModelRef, home: Path, n: int, seed: int) -> list[Sample]:
-    """`n` replay samples for a training run: the base-answered pool in a seeded order,
-    cycled when `n` exceeds it (none when `n` is 0)."""
+    """`n` replay samples for a training run: the first `n` prompts of a seeded order that the
+    base answers (all it answers when `n` exceeds them), cycled up to `n`; none when `n` is 0.
+
+    Answers are cached in `<home>/replay/` per base; only prompts not yet answered there are
+    generated, so a small run pays for the few it uses.
+    """
     if n <= 0:
         return []
-    pool = _cached(ref, home)
-    if not pool:
-        return []
-    order = list(range(len(pool)))
-    random.Random(f"guardian-replay:{seed}").shuffle(order)
-    return [pool[order[i % len(pool)]] for i in range(n)]
+    prompts = replay_prompts()
+    random.Random(f"guardian-replay:{seed}").shuffle(prompts)
+    path = home / "replay" / f"{ref.fingerprint[:16]}-{replay_digest()[:16]}.jsonl"
+    cache = {s.input: s for s in read_jsonl(path, Sample)} if path.is_file() else {}
+
+    @functools.cache
+    def load() -> tuple[Any, Any]:
+        model, tok = load_model_and_tokenizer(ref.path)
+        return model.eval(), tok
+
+    pool: list[Sample] = []
+    pos = 0
+    while len(pool) < n and pos < len(prompts):
+        chunk = prompts[pos : pos + max(n - len(pool), GEN_BATCH)]
+        pos += len(chunk)
+        missing = [p for p in chunk if p["input"] not in cache]
+        if missing:
+            cache |= {s.input: s for s in _generate(load, missing)}
+            write_jsonl(path, cache.values())
+        pool += [cache[p["input"]] for p in chunk if cache[p["input"]].output]
+    pool = pool[:n]
+    return [pool[i % len(pool)] for i in range(n)] if pool else []
