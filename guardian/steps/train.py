@@ -113,9 +113,9 @@ def train_model(
     tok = load_tokenizer(ref)
     n_train = len(train_samples)
     # A dry run plans for the replay share without loading the base to generate it.
-    n_replay = round(params.replay_fraction * n_train)
-    replay = [] if params.dry_run else replay_samples(ref, ctx.home, n_replay, params.seed)
-    n_replay = n_replay if params.dry_run else len(replay)
+    replay_wanted = round(params.replay_fraction * n_train)
+    replay = [] if params.dry_run else replay_samples(ref, ctx.home, replay_wanted, params.seed)
+    n_replay = replay_wanted if params.dry_run else len(replay)
     train_ex, fitting = encode_fitted(tok, train_samples + replay, params.max_len)
     val_ex, _ = encode_fitted(tok, val_samples, params.max_len)
     total = total_steps(n_train + n_replay, params)
