@@ -9,10 +9,11 @@ last 5 steps) and the val loss after training (one shared scorer, outside the ti
 Usage: python benchmarks/train_throughput.py --dataset DATA [--steps 20] [--batch-size 8]
        [--ours-steps 40]   (our loop for more steps: compare at about equal wall time)
        python benchmarks/train_throughput.py --tiny          (tiny random model, a quick check)
-DATA is a dataset dir (train.jsonl, val.jsonl) or one samples JSONL split by metadata.split;
-make one from the demo project with
+DATA is a dataset dir (train.jsonl, val.jsonl) or one samples JSONL split by metadata.split.
+The default playbook's workload (RAFT samples, max_len 512) from the demo project:
   guardian mine examples/demo-project -o build/chunks.jsonl
-  guardian synthesize build/chunks.jsonl -o build/samples.jsonl --plain
+  guardian synthesize build/chunks.jsonl -o build/samples.jsonl
+(`--plain` gives short template samples of ~85 tokens: less padding for the Trainer to waste.)
 The base is the real SmolLM2-135M (`smollm2-135m`), converted once into --home.
 """
 
@@ -172,7 +173,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--ours-steps", type=int, help="steps of our loop (default --steps)")
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--max-len", type=int, default=512, help="the playbook's max_len")
     ap.add_argument("--val-items", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--home", type=Path, default=ROOT / "build" / "bench-home")
