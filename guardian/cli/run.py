@@ -152,7 +152,7 @@ def report(
     config: ConfigOpt = None,
 ) -> None:
     """Print a run's gate report (the latest run by default), or list recent runs."""
-    from guardian.engine.report import load_report, render, reports_dir
+    from guardian.engine.report import render, report_of, reports_dir
     from guardian.engine.report.document import FORMATS
     from guardian.store.state import StateStore
 
@@ -163,7 +163,7 @@ def report(
         _list_runs(cfg.home, 20)
         return
     with StateStore(cfg.home) as store:
-        rep = load_report(cfg.home, run_id, store)
+        rep = report_of(store, run_id)
     if open_it:
         import webbrowser
 
@@ -187,46 +187,42 @@ def gate(
 
     Exit code 0 when the challenger would pass, 1 when it would not; nothing is promoted.
     """
-    from guardian.engine.report import load_report
     from guardian.evaluation.gate import decide
+    from guardian.store.records import GateInputs
     from guardian.store.state import StateStore
 
     cfg = setup(config)
     with StateStore(cfg.home) as store:
-        rep = load_report(cfg.home, run_id, store)
+        run = store.runs.require(run_id)
     skills = skills_of(cfg)
-    playbook = skills.playbooks.get(rep["playbook"])
+    playbook = skills.playbooks.get(run.playbook)
     if playbook is None:
         raise ConfigError(
-            f"{skills_path_of(cfg)}: playbook '{rep['playbook']}' of run {run_id} is gone"
+            f"{skills_path_of(cfg)}: playbook '{run.playbook}' of run {run_id} is gone"
         )
-    if not rep.get("challenger"):
-        raise StateError(f"run {run_id}: no evaluation metrics to judge (status {rep['status']})")
-    used = rep.get("gate_inputs") or {
-        "baseline": rep.get("baseline"),
-        "baseline_kind": rep.get("baseline_kind") or "base",
-        "differences": rep.get("difference_ci"),
-    }
-    kind = str(used["baseline_kind"])
+    result = run.result
+    evaluation = result.evaluation or {}
+    challenger = evaluation.get("challenger")
+    if not challenger:
+        raise StateError(f"run {run_id}: no evaluation metrics to judge (status {result.status})")
+    used = result.gate_inputs or GateInputs(
+        baseline=evaluation.get("baseline"),
+        baseline_kind=evaluation.get("baseline_kind") or "base",
+        differences=evaluation.get("difference_ci"),
+    )
+    kind = used.baseline_kind
     decision = decide(
-        rep["challenger"],
-        used["baseline"],
-        playbook.gate,
-        kind,
-        used["differences"],
-        used.get("train_samples"),
+        challenger, used.baseline, playbook.gate, kind, used.differences, used.train_samples
     )
     line(
-        f"run {run_id} (playbook {rep['playbook']}) against the {kind}: "
+        f"run {run_id} (playbook {run.playbook}) against the {kind}: "
         f"{'PASS' if decision.passed else 'FAIL'}",
     )
     for reason in decision.reasons:
         line(f"  {reason}")
-    was = rep.get("decision") or {}
-    if was and bool(was.get("passed")) != decision.passed:
-        line(
-            f"  (the run itself was judged {'PASS' if was.get('passed') else 'FAIL'})",
-        )
+    was = result.gate
+    if was is not None and was.passed != decision.passed:
+        line(f"  (the run itself was judged {'PASS' if was.passed else 'FAIL'})")
     if not decision.passed:
         raise typer.Exit(1)
 
@@ -260,7 +256,7 @@ def promote(
     if done.placed is not None:
         line(f"  talk to it: {done.placed.talk(done.repo)}")
     if done.override:
-        line(f"  gate overridden by {done.override['by']}: {done.override['reason']}")
+        line(f"  gate overridden by {done.override.by}: {done.override.reason}")
 
 
 @app.command()
@@ -280,6 +276,7 @@ def export(
     """Write a trained model as one GGUF file: its LoRA adapter merged into its base, with
     the base's tokenizer and chat template, for llama.cpp and Ollama."""
     from guardian.engine.exporting import export_gguf
+    from guardian.engine.resolve import resolve_model
     from guardian.export.gguf import QUANTS
 
     if fmt != "gguf":
@@ -287,10 +284,13 @@ def export(
     if quant not in QUANTS:
         raise ConfigError(f"--quant: expected one of {', '.join(QUANTS)} (got {quant!r})")
     cfg = setup(config)
+    model = resolve_model(cfg, skills_of(cfg), target)
+    if model.model_dir is None:
+        raise ConfigError(f"{target}: the untrained base has no adapter to export")
     path = export_gguf(
         cfg,
-        skills_of(cfg),
-        target,
+        model.model_dir,
+        model.name,
         quant=quant,  # type: ignore[arg-type]
         out=out,
         adapter_only=adapter_only,
@@ -308,8 +308,8 @@ def _list_runs(home: Path, limit: int) -> None:
         line(f"{home}: no runs yet")
     for r in rows:
         line(
-            f"{r['id']}  {r['status']:<11} {r['decision'] or '-':<5} "
-            f"{r['playbook']:<10} {r['repo_name']} @ {(r['commit_sha'] or '')[:7]}",
+            f"{r.id}  {r.result.status:<11} {r.decision or '-':<5} "
+            f"{r.playbook:<10} {r.repo_name} @ {(r.commit_sha or '')[:7]}",
         )
 
 

@@ -272,8 +272,8 @@ class Daemon:
             return str(job["payload"].get("run_id"))
         with self._db() as store:
             recent = store.runs.recent(limit=1, repo_id=int(job["repo_id"]))
-        if recent and _stamp(str(recent[0]["started_at"])) >= int(started) - 1:
-            return str(recent[0]["id"])
+        if recent and _stamp(recent[0].started_at) >= int(started) - 1:
+            return recent[0].id
         return None
 
     def _finish(

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guardian.evaluation.gate import Decision
-from guardian.store.runs import RunStatus, StepStatus
+from guardian.store.records import Decision, GateInputs, RunStatus, StepStatus
 
 
 @dataclass
@@ -42,7 +41,7 @@ class RunOutcome:
     note: str = ""
     warnings: list[str] = field(default_factory=list)
     # what the gate compared against: baseline metrics, their kind, difference intervals
-    gate_inputs: dict[str, Any] | None = None
+    gate_inputs: GateInputs | None = None
     report_dir: Path | None = None
     started: float = 0.0
     finished: float = 0.0

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from guardian.config.settings import GuardianConfig
 from guardian.config.skills import SkillsFile
 from guardian.core.gitutil import head_commit, head_tree_sha
-from guardian.engine.change import Event, change_since, decide
+from guardian.engine.change import ChangeSummary, Event, change_since, decide
 from guardian.engine.keys import KeyWalk, model_skill
 from guardian.steps import get_step
 from guardian.store.artifacts import ArtifactStore, Health
@@ -44,6 +44,15 @@ class Plan(BaseModel):
     steps: list[PlannedStep]
 
 
+class Verdict(BaseModel):
+    """Whether a trigger event would start a run now, why, and the change it measured."""
+
+    run: bool
+    reason: str
+    event: Event
+    change: ChangeSummary
+
+
 def since_commit(store: StateStore, repo_id: int | None, skill: str | None) -> str | None:
     """The commit the model in service was trained on, else the last successful run's."""
     if repo_id is None:
@@ -51,10 +60,31 @@ def since_commit(store: StateStore, repo_id: int | None, skill: str | None) -> s
     champ = store.registry.champion(repo_id, skill) if skill else None
     if champ is not None:
         run = store.runs.get(str(champ["run_id"]))
-        if run is not None and run.get("commit_sha"):
-            return str(run["commit_sha"])
+        if run is not None and run.commit_sha:
+            return run.commit_sha
     last = store.runs.last(repo_id)
-    return str(last["commit_sha"]) if last else None
+    return last.commit_sha if last else None
+
+
+def verdict(
+    home: Path, skills: SkillsFile, repo: Path, playbook_name: str, event: Event = "commit"
+) -> Verdict:
+    """Run or not for `event` on the repo as it is now: the one answer `guardian plan` shows
+    and the daemon acts on. A HEAD a finished run already took is not run again unless asked
+    for by hand; otherwise the playbook's trigger policy decides (engine/change.py)."""
+    playbook = skills.playbook(playbook_name)
+    with StateStore(home) as store:
+        repo_id = store.db.repo_id(repo)
+        since = since_commit(store, repo_id, model_skill(skills, playbook))
+        waited = minutes_since_last_run(store, repo_id)
+        finished = ("succeeded", "promotion_pending")
+        last = store.runs.last(repo_id, finished) if repo_id is not None else None
+    change = change_since(repo, since, playbook.trigger.paths)
+    if event != "manual" and last is not None and last.commit_sha == change.head:
+        reason = f"HEAD {change.head[:7]} already ran (run {last.id})"
+        return Verdict(run=False, reason=reason, event=event, change=change)
+    run, reason = decide(change, playbook.trigger, event, waited)
+    return Verdict(run=run, reason=reason, event=event, change=change)
 
 
 def minutes_since_last_run(store: StateStore, repo_id: int | None) -> float | None:
@@ -64,7 +94,7 @@ def minutes_since_last_run(store: StateStore, repo_id: int | None) -> float | No
     last = store.runs.recent(limit=1, repo_id=repo_id)
     if not last:
         return None
-    started = datetime.fromisoformat(str(last[0]["started_at"])).timestamp()
+    started = datetime.fromisoformat(last[0].started_at).timestamp()
     return (time.time() - started) / 60
 
 
@@ -90,11 +120,8 @@ def make_plan(
         repo_id = store.db.repo_id(repo)
         train_skill = model_skill(skills, playbook)
         champ = store.registry.champion(repo_id, train_skill) if repo_id and train_skill else None
-        since = since_commit(store, repo_id, train_skill)
-        waited = minutes_since_last_run(store, repo_id)
-
-    change = change_since(repo, since, playbook.trigger.paths)
-    should, reason = decide(change, playbook.trigger, event, waited)
+    judged = verdict(config.home, skills, repo, name, event)
+    change = judged.change
     walk = KeyWalk(config, skills, commit, champ)
     steps: list[PlannedStep] = []
     blind = False
@@ -119,12 +146,12 @@ def make_plan(
         repo=str(repo),
         playbook=name,
         commit=commit,
-        last_commit=since,
-        changed_lines=change.lines if since else None,
+        last_commit=change.since,
+        changed_lines=change.lines if change.since else None,
         changed_functions=change.functions,
         commits=change.commits,
         changed_files=change.files,
-        should_trigger=should,
-        trigger_reason=reason,
+        should_trigger=judged.run,
+        trigger_reason=judged.reason,
         steps=steps,
     )

@@ -13,18 +13,17 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from guardian.config.settings import GuardianConfig
 from guardian.config.skills import SkillsFile
-from guardian.engine.exporting import run_model
 from guardian.engine.publish import Placed, Release, publish
-from guardian.engine.report.document import load_report, write_views
+from guardian.engine.report.document import write_report
+from guardian.engine.resolve import run_model
 from guardian.engine.runner import repo_lock
 from guardian.errors import ConfigError, StateError
-from guardian.store.runs import RunStatus
+from guardian.store.records import Override, RunRecord, RunStatus
 from guardian.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -36,7 +35,7 @@ class Promoted:
 
     run_id: str
     path: Path
-    override: dict[str, Any] | None
+    override: Override | None
     already: bool = False
     placed: Placed | None = None
     repo: str = ""
@@ -64,73 +63,61 @@ def promote_run(
     if force and reason is None:
         raise ConfigError("--force needs --reason TEXT: say why the gate is overridden")
     with StateStore(config.home) as store:
-        rep = load_report(config.home, run_id, store)
-        repo = Path(rep["repo"])
-        with repo_lock(config.home, repo):
-            return _promote(config, skills, store, rep, force, reason)
+        run = store.runs.require(run_id)
+        with repo_lock(config.home, Path(run.repo_path)):
+            return _promote(config, skills, store, run, force, reason)
 
 
 def _promote(
     config: GuardianConfig,
     skills: SkillsFile,
     store: StateStore,
-    rep: dict[str, Any],
+    run: RunRecord,
     force: bool,
     reason: str | None,
 ) -> Promoted:
-    run_id = str(rep["run_id"])
-    decision = rep.get("decision") or {}
-    passed = bool(decision.get("passed"))
+    gate = run.result.gate
+    passed = gate is not None and gate.passed
     if not passed and not force:
-        why = "; ".join(r for r in decision.get("reasons", []) if r.startswith("FAIL")) or (
-            "no gate decision"
-        )
+        fails = [r for r in gate.reasons if r.startswith("FAIL")] if gate else []
+        why = "; ".join(fails) or "no gate decision"
         raise StateError(
-            f"run {run_id} did not pass its gate ({why}): "
+            f"run {run.id} did not pass its gate ({why}): "
             "pass --force --reason TEXT to promote it anyway"
         )
-    skill, key, model_dir = run_model(config.home, skills, rep)
-    row = store.runs.get(run_id)
-    if row is None:
-        raise StateError(f"run {run_id}: not in the state at {config.home}")
-    repo_id = int(row["repo_id"])
-    champ = store.registry.champion(repo_id, skill)
-    if champ is not None and champ["artifact_key"] == key:
-        return Promoted(run_id, Path(champ["path"]), champ.get("override"), already=True)
+    model = run_model(store, skills, run.id)
+    assert model.skill is not None and model.artifact_key is not None and model.model_dir
+    champ = store.registry.champion(run.repo_id, model.skill)
+    if champ is not None and champ["artifact_key"] == model.artifact_key:
+        was = Override.model_validate(champ["override"]) if champ.get("override") else None
+        return Promoted(run.id, Path(champ["path"]), was, already=True)
     override = None
     if not passed:
-        override = {
-            "by": who(),
-            "reason": reason,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "gate_passed": False,
-        }
+        override = Override(
+            by=who(), reason=reason, at=datetime.now(UTC).isoformat(timespec="seconds")
+        )
     release = Release(
-        repo_id=repo_id,
-        repo_name=str(rep["repo_name"]),
-        skill=skill,
-        run_id=run_id,
-        artifact_key=key,
-        model_dir=model_dir,
-        metrics=rep.get("challenger") or {},
+        repo_id=run.repo_id,
+        repo_name=run.repo_name,
+        skill=model.skill,
+        run_id=run.id,
+        artifact_key=model.artifact_key,
+        model_dir=model.model_dir,
+        metrics=(run.result.evaluation or {}).get("challenger") or {},
     )
-    placed = publish(config, store, skills, release, override)
+    placed = publish(config, store, skills, release, override.model_dump() if override else None)
     if override is not None:
-        log.warning("promotion forced past the gate", run=run_id, **override)
-    if row["status"] == RunStatus.PROMOTION_PENDING:
-        store.runs.finish(run_id, RunStatus.SUCCEEDED, "pass", row.get("report_path"))
-    _record(config.home, rep, placed, override)
-    return Promoted(run_id, placed.path, override, placed=placed, repo=str(rep["repo"]))
-
-
-def _record(
-    home: Path, rep: dict[str, Any], placed: Placed, override: dict[str, Any] | None
-) -> None:
-    """Write the promotion (and any override) into the run's report and its two views."""
-    rep = {**rep, "promoted_path": str(placed.path), "override": override}
-    rep["status"] = "succeeded"
-    if placed.ollama is not None:
-        rep["ollama"] = placed.ollama.placement()
+        log.warning("promotion forced past the gate", run=run.id, **override.model_dump())
     how = "by override" if override else "by hand"
-    rep["note"] = f"promoted {how} to {placed.where()}"
-    write_views(home, rep)
+    result = run.result.model_copy(
+        update={
+            "status": RunStatus.SUCCEEDED,
+            "promoted_path": str(placed.path),
+            "override": override,
+            "note": f"promoted {how} to {placed.where()}",
+            "talk": placed.talk(run.repo_path),
+        }
+    )
+    store.runs.finish(run.id, result)
+    write_report(store, run.id)
+    return Promoted(run.id, placed.path, override, placed=placed, repo=run.repo_path)

@@ -106,7 +106,7 @@ def export_for_ollama(
     dest = config.home / "exports" / f"{artifact_key[:16]}-{quant}.gguf"
     if dest.is_file():
         return dest
-    return export_gguf(config, skills, str(model_dir), quant=quant, out=dest)
+    return export_gguf(config, model_dir, model_dir.resolve().name, quant=quant, out=dest)
 
 
 def _to_ollama(config: GuardianConfig, skills: SkillsFile, release: Release) -> Published:

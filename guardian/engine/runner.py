@@ -24,7 +24,7 @@ from guardian.evaluation.gate import Decision, decide
 from guardian.evaluation.metrics import TOKENIZER_FREE
 from guardian.steps import StepContext
 from guardian.store.artifacts import ArtifactStore, Health
-from guardian.store.runs import RunStatus, StepStatus
+from guardian.store.records import GateInputs, RunResult, RunStatus, StepStatus
 from guardian.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -63,8 +63,6 @@ class Pipeline:
 
     def run_once(self, repo: Path, playbook_name: str | None = None) -> RunOutcome:
         """Run the playbook once for `repo`; steps whose key exists are reused, not redone."""
-        from guardian.engine.report import write_report
-
         repo = repo.expanduser().resolve()
         name = playbook_name or self.config.default_playbook
         playbook = self.skills.playbook(name)
@@ -95,20 +93,33 @@ class Pipeline:
                     outcome.status = RunStatus.SUCCEEDED
             except BaseException as exc:
                 outcome.status = RunStatus.INTERRUPTED if _interrupted(exc) else RunStatus.FAILED
-                outcome.finished = time.time()
                 outcome.note = f"{type(exc).__name__}: {exc}"
-                report_dir = write_report(self.home, outcome)
-                runs.finish(run_id, outcome.status, None, report_dir, outcome.note)
+                self._finish(outcome, error=outcome.note)
                 raise
             finally:
                 structlog.contextvars.unbind_contextvars("run_id")
-            outcome.finished = time.time()
-            outcome.report_dir = write_report(self.home, outcome)
-            verdict = None
-            if outcome.decision is not None:
-                verdict = "pass" if outcome.decision.passed else "fail"
-            runs.finish(run_id, outcome.status, verdict, outcome.report_dir)
+            self._finish(outcome)
             return outcome
+
+    def _finish(self, out: RunOutcome, error: str | None = None) -> None:
+        """Record the run's result in the state, then render its report views from it."""
+        from guardian.engine.report import reports_dir, write_report
+
+        out.finished = time.time()
+        result = RunResult(
+            status=out.status,
+            gate=out.decision,
+            gate_inputs=out.gate_inputs,
+            evaluation=out.metrics,
+            note=out.note,
+            warnings=out.warnings,
+            promoted_path=str(out.promoted_path) if out.promoted_path else None,
+            talk=out.talk,
+            error=error,
+            report_path=str(reports_dir(self.home) / out.run_id),
+        )
+        self.store.runs.finish(out.run_id, result)
+        out.report_dir = write_report(self.store, out.run_id)
 
     def _run_steps(self, out: RunOutcome, playbook: Playbook, repo_id: int) -> KeyWalk:
         """Run or reuse each skill; returns the walk, which knows what each kind came from."""
@@ -247,12 +258,9 @@ class Pipeline:
                 "tokenizer-free metrics recorded when it was promoted, on that run's items"
             )
         n_train = next((s.metrics.get("n_train") for s in out.steps if s.step == "train"), None)
-        out.gate_inputs = {
-            "baseline": baseline,
-            "baseline_kind": kind,
-            "differences": differences,
-            "train_samples": n_train,
-        }
+        out.gate_inputs = GateInputs(
+            baseline=baseline, baseline_kind=kind, differences=differences, train_samples=n_train
+        )
         out.decision = decide(
             out.metrics["challenger"], baseline, playbook.gate, kind, differences, n_train
         )

@@ -5,27 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from pydantic import BaseModel, Field
-
 from guardian.config.skills import GateConfig
+from guardian.store.records import Check, Decision
 
-
-class Check(BaseModel):
-    """One gate check and its outcome, phrased for a human."""
-
-    name: str
-    metric: str
-    passed: bool
-    detail: str
-
-
-class Decision(BaseModel):
-    """Whether the challenger may be promoted, with one reason per check."""
-
-    passed: bool
-    reasons: list[str]
-    checks: list[Check] = Field(default_factory=list)
-    baseline_kind: str = "base"
+__all__ = ["Check", "Decision", "decide"]
 
 
 def _value(metrics: Mapping[str, float] | None, metric: str) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 import uuid
@@ -15,6 +16,7 @@ from guardian.errors import StateError
 from guardian.store.migrations import migrate
 
 DB_NAME = "guardian.db"
+RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")  # what new_run_id makes
 BUSY_SECONDS = 30.0  # how long an open waits on another process's lock, in every form
 
 

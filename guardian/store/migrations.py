@@ -7,7 +7,9 @@ migrations, so an older guardian refuses a newer file instead of misreading it.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +19,57 @@ from guardian.errors import StateError
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema change: a stable name and the SQL statements that make it."""
+    """One schema change: a stable name, the SQL statements that make it, and optionally a
+    function of the connection and the state dir run after them in the same transaction
+    (to fill new columns from old data)."""
 
     name: str
     sql: str
+    fn: Callable[[sqlite3.Connection, Path], None] | None = None
+
+
+_RESULT_KEYS = ("decision", "gate_inputs", "note", "warnings", "promoted_path", "override")
+_EVALUATION_KEYS = (
+    "challenger",
+    "baseline",
+    "baseline_kind",
+    "baseline_note",
+    "difference_ci",
+    "probe",
+)
+
+
+def _result_from_old_report(conn: sqlite3.Connection, home: Path) -> None:
+    """Runs recorded before the gate outcome lived in the state get it from the report file
+    their run wrote then (in the state dir's reports/, wherever the dir has moved): the one
+    time a report document is read instead of written."""
+    for (run_id,) in conn.execute("SELECT id FROM runs").fetchall():
+        try:
+            doc = json.loads((home / "reports" / run_id / "report.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        old = {k: doc.get(k) for k in _RESULT_KEYS}
+        evaluation = {k: doc[k] for k in _EVALUATION_KEYS if doc.get(k) is not None}
+        conn.execute(
+            "UPDATE runs SET gate=?, gate_inputs=?, evaluation=?, note=?, warnings=?,"
+            " promoted_path=?, override=? WHERE id=?",
+            (
+                _json_or_none(old["decision"]),
+                _json_or_none(old["gate_inputs"]),
+                _json_or_none(evaluation or None),
+                str(old["note"] or ""),
+                json.dumps(old["warnings"] or []),
+                old["promoted_path"],
+                _json_or_none(old["override"]),
+                run_id,
+            ),
+        )
+
+
+def _json_or_none(value: object) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 MIGRATIONS: list[Migration] = [
@@ -133,6 +182,20 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX jobs_repo ON jobs(repo_id, playbook, status);
         """,
     ),
+    Migration(
+        "0007_run_result",
+        """
+        ALTER TABLE runs ADD COLUMN gate TEXT;
+        ALTER TABLE runs ADD COLUMN gate_inputs TEXT;
+        ALTER TABLE runs ADD COLUMN evaluation TEXT;
+        ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
+        ALTER TABLE runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE runs ADD COLUMN promoted_path TEXT;
+        ALTER TABLE runs ADD COLUMN talk TEXT;
+        ALTER TABLE runs ADD COLUMN override TEXT
+        """,
+        _result_from_old_report,
+    ),
 ]
 
 _LEDGER = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -189,6 +252,8 @@ def migrate(conn: sqlite3.Connection, path: Path) -> list[str]:
             for statement in migration.sql.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if migration.fn is not None:
+                migration.fn(conn, path.parent)
             conn.execute(
                 "INSERT INTO migrations(name, applied_at) VALUES (?, ?)", (migration.name, _stamp())
             )

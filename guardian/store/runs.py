@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-from enum import StrEnum
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from guardian.core.fsutil import pid_alive
-from guardian.store.db import Database, new_run_id, now
+from guardian.errors import StateError
+from guardian.store.db import RUN_ID, Database, new_run_id, now
+from guardian.store.records import (
+    RunRecord,
+    RunResult,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+)
 
-
-class RunStatus(StrEnum):
-    """Life cycle of a run: running, then exactly one of the terminal states."""
-
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-    PROMOTION_PENDING = "promotion_pending"  # gate passed; the target was unreachable
-
-
-class StepStatus(StrEnum):
-    """Outcome of one step in a run: reused from the cache, ran, or did not finish."""
-
-    RUNNING = "running"
-    CACHED = "cached"
-    RAN = "ran"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
+__all__ = ["RunLog", "RunStatus", "StepStatus"]
 
 
 _RUN_SELECT = (
@@ -55,20 +45,29 @@ class RunLog:
             )
         return run_id
 
-    def finish(
-        self,
-        run_id: str,
-        status: str,
-        decision: str | None = None,
-        report_path: Path | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Mark a run finished (succeeded, failed, interrupted) with its decision and report."""
+    def finish(self, run_id: str, result: RunResult) -> None:
+        """Record a run's end: its status, gate outcome, evaluation, note and report dir."""
         with self.db.tx() as c:
             c.execute(
-                "UPDATE runs SET status=?, decision=?, report_path=?, error=?, finished_at=?"
-                " WHERE id=?",
-                (status, decision, str(report_path) if report_path else None, error, now(), run_id),
+                "UPDATE runs SET status=?, decision=?, report_path=?, error=?, finished_at=?,"
+                " gate=?, gate_inputs=?, evaluation=?, note=?, warnings=?, promoted_path=?,"
+                " talk=?, override=? WHERE id=?",
+                (
+                    str(result.status),
+                    result.verdict,
+                    result.report_path,
+                    result.error,
+                    now(),
+                    _dump(result.gate),
+                    _dump(result.gate_inputs),
+                    json.dumps(result.evaluation) if result.evaluation is not None else None,
+                    result.note,
+                    json.dumps(result.warnings),
+                    result.promoted_path,
+                    result.talk,
+                    _dump(result.override),
+                    run_id,
+                ),
             )
 
     def mark_stale(self) -> int:
@@ -88,12 +87,21 @@ class RunLog:
                 )
         return len(stale)
 
-    def get(self, run_id: str) -> dict[str, Any] | None:
-        """One run as a dict (with repo path), or None."""
+    def get(self, run_id: str) -> RunRecord | None:
+        """One run with its repo's path and name, or None."""
         row = self.db.conn.execute(_RUN_SELECT + " WHERE runs.id = ?", (run_id,)).fetchone()
-        return dict(row) if row else None
+        return _run(row) if row else None
 
-    def recent(self, limit: int = 20, repo_id: int | None = None) -> list[dict[str, Any]]:
+    def require(self, run_id: str) -> RunRecord:
+        """The run with this id; a StateError names a malformed or unknown id."""
+        if not RUN_ID.fullmatch(run_id):
+            raise StateError(f"run '{run_id}': not a run id (see `guardian runs`)")
+        run = self.get(run_id)
+        if run is None:
+            raise StateError(f"run '{run_id}': not in the state at {self.db.home}")
+        return run
+
+    def recent(self, limit: int = 20, repo_id: int | None = None) -> list[RunRecord]:
         """Most recent runs first."""
         sql = _RUN_SELECT
         args: tuple[Any, ...] = ()
@@ -101,11 +109,9 @@ class RunLog:
             sql += " WHERE runs.repo_id = ?"
             args = (repo_id,)
         sql += " ORDER BY runs.started_at DESC, runs.rowid DESC LIMIT ?"
-        return [dict(r) for r in self.db.conn.execute(sql, (*args, limit)).fetchall()]
+        return [_run(r) for r in self.db.conn.execute(sql, (*args, limit)).fetchall()]
 
-    def last(
-        self, repo_id: int, statuses: tuple[str, ...] = ("succeeded",)
-    ) -> dict[str, Any] | None:
+    def last(self, repo_id: int, statuses: tuple[str, ...] = ("succeeded",)) -> RunRecord | None:
         """The repo's most recent run in one of `statuses`, or None."""
         marks = ",".join("?" * len(statuses))
         row = self.db.conn.execute(
@@ -141,17 +147,12 @@ class RunLog:
                 (status, seconds, json.dumps(metrics or {}), error, now(), step_id),
             )
 
-    def steps(self, run_id: str) -> list[dict[str, Any]]:
-        """The steps of a run in order, metrics decoded."""
+    def steps(self, run_id: str) -> list[StepRecord]:
+        """The steps of a run in order."""
         rows = self.db.conn.execute(
             "SELECT * FROM steps WHERE run_id = ? ORDER BY position, id", (run_id,)
         ).fetchall()
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["metrics"] = json.loads(d["metrics"]) if d["metrics"] else {}
-            out.append(d)
-        return out
+        return [_step(r) for r in rows]
 
     def record_artifact(
         self, key: str, step: str, kind: str, path: Path, digest: str, size: int, run_id: str
@@ -163,3 +164,48 @@ class RunLog:
                 " run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, step, kind, str(path), digest, size, run_id, now()),
             )
+
+
+def _dump(record: Any) -> str | None:
+    return None if record is None else str(record.model_dump_json())
+
+
+def _loaded(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    """A runs row (joined with its repo) as a record."""
+    d = dict(row)
+    result = RunResult(
+        status=d["status"],
+        gate=_loaded(d.get("gate")),
+        gate_inputs=_loaded(d.get("gate_inputs")),
+        evaluation=_loaded(d.get("evaluation")),
+        note=d.get("note") or "",
+        warnings=_loaded(d.get("warnings")) or [],
+        promoted_path=d.get("promoted_path"),
+        talk=d.get("talk"),
+        override=_loaded(d.get("override")),
+        error=d.get("error"),
+        report_path=d.get("report_path"),
+    )
+    return RunRecord(
+        id=d["id"],
+        repo_id=d["repo_id"],
+        repo_path=d["repo_path"],
+        repo_name=d["repo_name"],
+        playbook=d["playbook"],
+        commit_sha=d.get("commit_sha"),
+        pid=d.get("pid"),
+        started_at=d["started_at"],
+        finished_at=d.get("finished_at"),
+        decision=d.get("decision"),
+        result=result,
+    )
+
+
+def _step(row: sqlite3.Row) -> StepRecord:
+    d = dict(row)
+    d["metrics"] = json.loads(d["metrics"]) if d["metrics"] else {}
+    return StepRecord(**d)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from guardian.store.records import RunRecord
 from guardian.store.state import StateStore
 from tests.engine.test_runner import write_setup
 from tests.polling import wait_for
@@ -86,7 +87,7 @@ def _jobs(home: Path) -> list[dict[str, Any]]:
         return store.jobs.listed(limit=100)
 
 
-def _runs(home: Path) -> list[dict[str, Any]]:
+def _runs(home: Path) -> list[RunRecord]:
     with StateStore(home) as store:
         return store.runs.recent(limit=100)
 
@@ -108,11 +109,11 @@ def setup(tmp_path: Path, tiny_base: Path, demo_repo: Path) -> Iterator[tuple[Da
         daemon.stop(signal.SIGKILL)
 
 
-def _finished_runs(home: Path, n: int) -> list[dict[str, Any]]:
+def _finished_runs(home: Path, n: int) -> list[RunRecord]:
     """The finished runs once `n` of them have been settled by the daemon (job done)."""
     settled = {j["run_id"] for j in _jobs(home) if j["status"] == "done" and j["run_id"]}
-    done = [r for r in _runs(home) if r["status"] in ("succeeded", "promotion_pending")]
-    return done if len(done) >= n and {r["id"] for r in done} <= settled else []
+    done = [r for r in _runs(home) if r.status in ("succeeded", "promotion_pending")]
+    return done if len(done) >= n and {r.id for r in done} <= settled else []
 
 
 def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, Path]) -> None:
@@ -123,7 +124,7 @@ def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, 
 
     _commit(repo, 1)  # seen by the watcher
     (run,) = _wait(lambda: _finished_runs(home, 1), "the first run to finish")
-    job = next(j for j in _jobs(home) if j["run_id"] == run["id"])
+    job = next(j for j in _jobs(home) if j["run_id"] == run.id)
     assert job["status"] == "done" and job["payload"]["reasons"][0].split(" ")[1].startswith(
         ("inotify:", "poll:")
     )
@@ -150,7 +151,7 @@ def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, 
     reasons = [r.split(" ", 1)[1] for j in _jobs(home) for r in j["payload"]["reasons"]]
     assert "hook:post-commit" in reasons
     assert daemon.stop(signal.SIGTERM) == 0
-    interrupted = [r for r in _runs(home) if r["status"] == "interrupted"]
+    interrupted = [r for r in _runs(home) if r.status == "interrupted"]
     assert len(interrupted) == 1
     queued = [
         j
@@ -165,7 +166,7 @@ def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, 
     assert len(runs) == 2
     log = next((home / "logs" / "jobs").glob(f"{queued[0]['id']}.log")).read_text()
     assert "resum" in log.lower()  # training picked up its checkpoint
-    shas = [r["commit_sha"] for r in runs]
+    shas = [r.commit_sha for r in runs]
     assert len(set(shas)) == len(shas)  # hook and watcher both saw each commit: one run each
     skipped = [j["payload"].get("note", "") for j in _jobs(home) if j["payload"].get("note")]
     assert all(n.startswith("skipped: HEAD") and "already ran" in n for n in skipped), skipped
@@ -205,7 +206,7 @@ def test_sigkill_loses_no_trigger_and_a_killed_worker_fails_its_job(
     assert any(j["status"] == "queued" for j in _jobs(home))
     daemon.start()  # takes over the dead daemon's lock and socket, finds the queued job
     (run,) = _wait(lambda: _finished_runs(home, 1), "the queued run to finish")
-    job = next(j for j in _jobs(home) if j["run_id"] == run["id"])
+    job = next(j for j in _jobs(home) if j["run_id"] == run.id)
     assert any("after-kill" in r for r in job["payload"]["reasons"])
     assert daemon.stop(signal.SIGTERM) == 0
 
@@ -242,7 +243,7 @@ def test_the_daemon_retries_a_pending_promotion_with_backoff(
     (job,) = _wait(pending, "a promote job to have failed against the dead port and wait")
     run_id = job["payload"]["run_id"]
     with StateStore(home) as store:
-        assert store.runs.get(run_id)["status"] == "promotion_pending"
+        assert store.runs.get(run_id).status == "promotion_pending"
         assert store.registry.champions() == []
     with OllamaDouble(port=port) as double:
         _wait(lambda: double.digest_of("demo-repo:latest"), "the retried promotion to land", 120)
@@ -255,5 +256,5 @@ def test_the_daemon_retries_a_pending_promotion_with_backoff(
         with StateStore(home) as store:
             (champ,) = store.registry.champions()
             assert champ["run_id"] == run_id
-            assert store.runs.get(run_id)["status"] == "succeeded"
+            assert store.runs.get(run_id).status == "succeeded"
         assert daemon.stop(signal.SIGTERM) == 0

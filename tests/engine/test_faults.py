@@ -141,7 +141,7 @@ def test_kill_then_rerun_recovers(
     assert not list((home / "artifacts" / ".tmp").iterdir())
     assert not list(home.rglob(".*.tmp")), list(home.rglob(".*.tmp"))
     with StateStore(home) as store:
-        statuses = [r["status"] for r in store.runs.recent(limit=3)]
+        statuses = [r.status for r in store.runs.recent(limit=3)]
         champs = store.registry.champions()
     assert statuses == ["succeeded", "interrupted", "succeeded"]
     assert len(champs) == 1 and Path(champs[0]["path"]).is_dir()
@@ -204,4 +204,4 @@ def test_sigkill_during_pooled_mining_leaves_no_workers_and_no_lock(
     assert again.returncode == 0, again.stderr[-2000:]
     assert "another run is in progress" not in again.stderr
     with StateStore(guardian_home) as store:
-        assert [r["status"] for r in store.runs.recent()] == ["succeeded", "interrupted"]
+        assert [r.status for r in store.runs.recent()] == ["succeeded", "interrupted"]

@@ -52,15 +52,16 @@ def test_a_failed_gate_is_overridden_only_with_force_and_a_reason(
     assert "gate overridden by " in forced.stdout and "hotfix for the demo" in forced.stdout
     done = promote_run(cfg, skills, refused.run_id, force=True, reason="again")
     assert done.already and done.override is not None
-    assert done.override["reason"] == "hotfix for the demo" and "@" in done.override["by"]
+    assert done.override.reason == "hotfix for the demo" and "@" in done.override.by
     assert (done.path / "adapter" / "adapter_config.json").is_file()
     with StateStore(guardian_home) as store:
         (champ,) = store.registry.champions()
         assert champ["run_id"] == refused.run_id
         recorded = store.registry.champion(champ["repo_id"], champ["skill"])
-    assert recorded is not None and recorded["override"] == done.override
+    assert recorded is not None and recorded["override"] == done.override.model_dump()
     report = json.loads((refused.report_dir / "report.json").read_text())
-    assert report["override"] == done.override and report["promoted_path"] == str(done.path)
+    assert report["override"] == done.override.model_dump()
+    assert report["promoted_path"] == str(done.path)
     assert report["decision"]["passed"] is False  # the gate's verdict is never rewritten
     md = (refused.report_dir / "report.md").read_text()
     assert md.startswith("# Repo Guardian report — FAIL")

@@ -61,7 +61,7 @@ def test_promote_to_ollama_pending_kill_retry_then_rollback(
     assert first.status == "promotion_pending" and "not reachable" in first.note
     with StateStore(guardian_home) as store:
         assert store.registry.champions() == []
-        assert store.runs.get(first.run_id)["status"] == "promotion_pending"
+        assert store.runs.get(first.run_id).status == "promotion_pending"
     cfg = load_config(config_path)
     skills = load_skills(cfg.skills_path)
 
@@ -95,7 +95,7 @@ def test_promote_to_ollama_pending_kill_retry_then_rollback(
         assert double.digest_of(f"{NAME}:{first.run_id.lower()}") == first_digest
         with StateStore(guardian_home) as store:
             (champ,) = store.registry.champions()
-            assert store.runs.get(first.run_id)["status"] == "succeeded"
+            assert store.runs.get(first.run_id).status == "succeeded"
         assert json.loads(champ["placement"])["digest"] == first_digest
         report = json.loads((first.report_dir / "report.json").read_text())
         assert report["ollama"]["name"] == NAME and report["status"] == "succeeded"

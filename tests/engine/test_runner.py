@@ -209,7 +209,7 @@ def test_sigkill_during_training_then_rerun_resumes(
     assert not list((guardian_home / "artifacts" / ".tmp").iterdir())
     assert not list(checkpoints.glob("*.pt"))
     with StateStore(guardian_home) as store:
-        statuses = [r["status"] for r in store.runs.recent()]
+        statuses = [r.status for r in store.runs.recent()]
     assert statuses == ["succeeded", "interrupted"]
 
 

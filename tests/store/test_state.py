@@ -9,6 +9,7 @@ import pytest
 
 from guardian.errors import StateError
 from guardian.store.migrations import MIGRATIONS
+from guardian.store.records import Decision, GateInputs, RunResult, RunStatus
 from guardian.store.state import StateStore
 
 
@@ -40,16 +41,33 @@ def test_runs_steps_and_stale_runs(tmp_path: Path) -> None:
         run_id = s.runs.start(repo_id, "retrain", "abc")
         step = s.runs.start_step(run_id, 0, "mine", "mine", "k" * 64)
         s.runs.finish_step(step, "ran", 1.5, {"chunks": 3})
-        assert s.runs.steps(run_id)[0]["metrics"] == {"chunks": 3}
+        assert s.runs.steps(run_id)[0].metrics == {"chunks": 3}
         # A run whose process died stays 'running' until the next start marks it.
         s.db.conn.execute("UPDATE runs SET pid = 999999999 WHERE id = ?", (run_id,))
         assert s.runs.mark_stale() == 1
-        assert s.runs.get(run_id)["status"] == "interrupted"
+        stale = s.runs.get(run_id)
+        assert stale is not None and stale.result.status == "interrupted"
         run2 = s.runs.start(repo_id, "retrain", "def")
         assert s.runs.mark_stale() == 0  # our own pid is alive
-        s.runs.finish(run2, "succeeded", "pass")
+        gate = Decision(passed=True, reasons=["PASS margin"], baseline_kind="base")
+        s.runs.finish(
+            run2,
+            RunResult(
+                status=RunStatus.SUCCEEDED,
+                gate=gate,
+                gate_inputs=GateInputs(baseline={"perplexity": 9.0}, train_samples=40),
+                evaluation={"challenger": {"perplexity": 7.5}},
+                note="gate passed",
+                warnings=["w1"],
+            ),
+        )
         last = s.runs.last(repo_id)
-        assert last is not None and last["commit_sha"] == "def"
+        assert last is not None and last.commit_sha == "def" and last.decision == "pass"
+        assert last.result.gate == gate and last.result.warnings == ["w1"]
+        assert last.result.gate_inputs is not None
+        assert last.result.gate_inputs.baseline == {"perplexity": 9.0}
+        assert last.result.gate_inputs.train_samples == 40
+        assert last.result.evaluation == {"challenger": {"perplexity": 7.5}}
 
 
 def test_champion_history(tmp_path: Path) -> None:
@@ -74,6 +92,7 @@ APPLIED = [
     "0004_model_override",
     "0005_model_placement",
     "0006_job_queue",
+    "0007_run_result",
 ]
 
 
@@ -99,7 +118,7 @@ def test_state_dir_from_before_named_migrations_upgrades_in_place(tmp_path: Path
         names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations ORDER BY rowid")]
         # the two it had are adopted by name, the newer one is applied in place
         assert names == APPLIED
-        assert s.db.schema_version == 6
+        assert s.db.schema_version == len(APPLIED)
         repo_id = s.db.conn.execute("SELECT id FROM repos WHERE name = 'demo-repo'").fetchone()[0]
         champ = s.registry.champion(repo_id, "train-lora")
         assert champ is not None and champ["run_id"] == "20261201T090014Z-d1a353"
@@ -125,3 +144,39 @@ def test_concurrent_first_opens_of_a_fresh_state_dir_do_not_race(tmp_path: Path)
         with StateStore(home) as s:
             names = [r[0] for r in s.db.conn.execute("SELECT name FROM migrations")]
         assert sorted(names) == APPLIED
+
+
+FIXTURE_V6 = Path(__file__).resolve().parents[1] / "fixtures" / "state-v6"
+
+
+def test_state_dir_from_before_run_results_upgrades_in_place(tmp_path: Path) -> None:
+    # guardian.db + reports/ written by guardian at migration 0006 (one tiny-model run that
+    # passed and was promoted), when the gate outcome lived only in report.json.
+    import json
+
+    from guardian.engine.report import report_of
+
+    home = tmp_path / "moved-home"  # the state dir moved since: reports are found in it
+    shutil.copytree(FIXTURE_V6, home)
+    (report_file,) = (home / "reports").glob("*/report.json")
+    old = json.loads(report_file.read_text())
+    with StateStore(home) as s:
+        assert s.db.schema_version == len(APPLIED)
+        run = s.runs.require(old["run_id"])
+        assert run.status == "succeeded" and run.decision == "pass"
+        gate = run.result.gate
+        assert gate is not None and gate.passed and gate.reasons == old["decision"]["reasons"]
+        assert len(gate.checks) == len(old["decision"]["checks"]) > 0
+        used = run.result.gate_inputs
+        assert used is not None and used.baseline_kind == "base"
+        assert used.train_samples == old["gate_inputs"]["train_samples"]
+        assert run.result.evaluation is not None
+        assert run.result.evaluation["challenger"] == old["challenger"]
+        assert run.result.promoted_path == old["promoted_path"] and run.result.note == old["note"]
+        report_file.unlink()  # from now on the report is rendered from the state alone
+        rep = report_of(s, run.id)
+        assert rep["decision"] == old["decision"] and rep["challenger"] == old["challenger"]
+        assert rep["gate_inputs"] == old["gate_inputs"]
+        repo_id = run.repo_id
+        champ = s.registry.champion(repo_id, "train-lora")
+        assert champ is not None and champ["run_id"] == run.id

@@ -1,9 +1,9 @@
-"""Run reports: report.json (the document), report.md and report.html (its views), per run."""
+"""Run reports: report.json, report.md and report.html, views of a run's record in the state."""
 
 from guardian.engine.report.document import (
     build_report,
-    load_report,
     render,
+    report_of,
     reports_dir,
     write_report,
 )
@@ -12,10 +12,10 @@ from guardian.engine.report.markdown import render_markdown
 
 __all__ = [
     "build_report",
-    "load_report",
     "render",
     "render_html",
     "render_markdown",
+    "report_of",
     "reports_dir",
     "write_report",
 ]

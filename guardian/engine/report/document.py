@@ -1,24 +1,26 @@
-"""The run report document (report.json) built from a RunOutcome, and where reports live."""
+"""The run report document, built from the run's record in the state and its artifacts.
+
+report.json, report.md and report.html are views of that record, written for people and
+other tools; nothing reads them back to decide anything (`guardian report` renders anew).
+"""
 
 from __future__ import annotations
 
 import json
-import re
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from guardian.core.fsutil import atomic_write_text
 from guardian.core.jsonl import write_json
 from guardian.engine.report.html import render_html
 from guardian.engine.report.markdown import render_markdown
 from guardian.errors import StateError
+from guardian.store.artifacts import ArtifactStore
+from guardian.store.records import RunRecord, StepRecord
+from guardian.store.state import StateStore
 
-if TYPE_CHECKING:
-    from guardian.engine.outcome import RunOutcome
-    from guardian.store.state import StateStore
-
-
-RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
 # report.json's layout; bump when a field changes meaning or goes away.
 SCHEMA_VERSION = 3
 FORMATS = ("md", "json", "html")
@@ -29,18 +31,39 @@ def reports_dir(home: Path) -> Path:
     return home / "reports"
 
 
-def _step_dir(outcome: RunOutcome, *steps: str) -> Path | None:
+@dataclass(frozen=True)
+class _Step:
+    """A step record with its artifact dir (None when it made none)."""
+
+    record: StepRecord
+    path: Path | None
+
+    @property
+    def step(self) -> str:
+        return self.record.step
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.record.metrics
+
+
+def _with_paths(home: Path, steps: list[StepRecord]) -> list[_Step]:
+    artifacts = ArtifactStore(home)
+    return [_Step(s, artifacts.path(s.artifact_key) if s.artifact_key else None) for s in steps]
+
+
+def _step_dir(steps: list[_Step], *names: str) -> Path | None:
     """The artifact dir of the last step of these names in the run."""
     found = None
-    for s in outcome.steps:
-        if s.step in steps and s.path:
+    for s in steps:
+        if s.step in names and s.path:
             found = s.path
     return found
 
 
-def _loss_curve(outcome: RunOutcome) -> list[dict[str, Any]]:
+def _loss_curve(steps: list[_Step]) -> list[dict[str, Any]]:
     """The train step's loss log (step and loss, or step and val_loss), for the plot."""
-    train_dir = _step_dir(outcome, "train")
+    train_dir = _step_dir(steps, "train")
     log_file = train_dir / "loss_log.jsonl" if train_dir else None
     if log_file is None or not log_file.is_file():
         return []
@@ -55,10 +78,10 @@ def _pairs(mapping: Any) -> str:
     return ", ".join(f"{k} {v}" for k, v in mapping.items())
 
 
-def _card(outcome: RunOutcome) -> list[tuple[str, str]]:
+def _card(steps: list[_Step]) -> list[tuple[str, str]]:
     """The validated dataset card in a few lines: samples kept per split, question types,
     what was dropped and why, and the RAFT oracle share (pairs: JSON keeps their order)."""
-    data_dir = _step_dir(outcome, "validate")
+    data_dir = _step_dir(steps, "validate")
     card_file = data_dir / "card.json" if data_dir else None
     if card_file is None or not card_file.is_file():
         return []
@@ -74,9 +97,10 @@ def _card(outcome: RunOutcome) -> list[tuple[str, str]]:
         dropped = {k: v for k, v in card["dropped"].items() if v}
         out.append(("dropped", _pairs(dropped) if dropped else "none"))
     oracle = card.get("oracle", {}).get("all") if isinstance(card.get("oracle"), dict) else None
-    if isinstance(oracle, dict) and "fraction" in oracle:
-        out.append(("RAFT samples with the oracle document", f"{100 * oracle['fraction']:.0f}%"))
-    trained = next((s.metrics for s in outcome.steps if s.step == "train"), {})
+    fraction = oracle.get("fraction") if isinstance(oracle, dict) else None
+    if isinstance(fraction, int | float):
+        out.append(("RAFT samples with the oracle document", f"{100 * fraction:.0f}%"))
+    trained = next((s.metrics for s in steps if s.step == "train"), {})
     if "answers_cut" in trained and trained.get("n_train"):
         out.append(
             (
@@ -88,13 +112,10 @@ def _card(outcome: RunOutcome) -> list[tuple[str, str]]:
     return out
 
 
-def _examples(outcome: RunOutcome, limit: int = 10) -> list[dict[str, Any]]:
+def _examples(steps: list[_Step], limit: int = 10) -> list[dict[str, Any]]:
     """A few evaluated test questions with the reference, challenger and baseline answers."""
-    eval_dir = next((s.path for s in outcome.steps if s.step == "evaluate" and s.path), None)
-    data_dir = None
-    for s in outcome.steps:
-        if s.step in {"synthesize", "validate"} and s.path:
-            data_dir = s.path
+    eval_dir = _step_dir(steps, "evaluate")
+    data_dir = _step_dir(steps, "synthesize", "validate")
     if eval_dir is None or data_dir is None:
         return []
     items_file, metrics_file = eval_dir / "items.jsonl", eval_dir / "metrics.json"
@@ -125,58 +146,75 @@ def _examples(outcome: RunOutcome, limit: int = 10) -> list[dict[str, Any]]:
     return picked
 
 
-def build_report(outcome: RunOutcome) -> dict[str, Any]:
-    """The report document for a run (also the source of the markdown view)."""
-    steps = [
+def _epoch(stamp: str | None) -> float | None:
+    return datetime.fromisoformat(stamp).timestamp() if stamp else None
+
+
+def build_report(store: StateStore, run: RunRecord, records: list[StepRecord]) -> dict[str, Any]:
+    """The report document of a run, from its state record and its steps' artifacts."""
+    steps = _with_paths(store.home, records)
+    rows = [
         {
             "position": s.position,
             "skill": s.skill,
             "step": s.step,
             "status": s.status,
             "cache": "hit" if s.status == "cached" else "miss",
-            "seconds": round(s.seconds, 3),
-            "key": s.key,
+            "seconds": round(s.seconds or 0.0, 3),
+            "key": s.artifact_key,
             "metrics": s.metrics,
         }
-        for s in outcome.steps
+        for s in records
     ]
-    decision = outcome.decision.model_dump() if outcome.decision else None
-    metrics = outcome.metrics or {}
+    result = run.result
+    metrics = result.evaluation or {}
+    started = _epoch(run.started_at) or 0.0
+    finished = _epoch(run.finished_at) or started
     return {
         "schema_version": SCHEMA_VERSION,
-        "run_id": outcome.run_id,
-        "repo": str(outcome.repo),
-        "repo_name": outcome.repo_name,
-        "commit": outcome.commit,
-        "playbook": outcome.playbook,
-        "status": outcome.status,
-        "started": outcome.started,
-        "finished": outcome.finished,
-        "seconds": round(max(outcome.finished - outcome.started, 0.0), 3),
-        "decision": decision,
-        "promoted_path": str(outcome.promoted_path) if outcome.promoted_path else None,
-        "note": outcome.note,
-        "warnings": list(outcome.warnings),
+        "run_id": run.id,
+        "repo": run.repo_path,
+        "repo_name": run.repo_name,
+        "commit": run.commit_sha,
+        "playbook": run.playbook,
+        "status": str(result.status),
+        "started": started,
+        "finished": finished,
+        "seconds": round(max(finished - started, 0.0), 3),
+        "decision": result.gate.model_dump() if result.gate else None,
+        "promoted_path": result.promoted_path,
+        "note": result.note,
+        "warnings": list(result.warnings),
         "baseline_kind": metrics.get("baseline_kind"),
         "challenger": metrics.get("challenger"),
         "baseline": metrics.get("baseline"),
         "baseline_note": metrics.get("baseline_note"),
         "difference_ci": metrics.get("difference_ci"),
-        "gate_inputs": outcome.gate_inputs,
-        "steps": steps,
-        "all_cached": bool(steps) and all(s["cache"] == "hit" for s in steps),
-        "examples": _examples(outcome),
+        "gate_inputs": result.gate_inputs.model_dump() if result.gate_inputs else None,
+        "steps": rows,
+        "all_cached": bool(rows) and all(s["cache"] == "hit" for s in rows),
+        "examples": _examples(steps),
         "probe": metrics.get("probe"),
-        "probe_examples": _probe_examples(outcome),
-        "loss_curve": _loss_curve(outcome),
-        "card": _card(outcome),
-        "override": None,
+        "probe_examples": _probe_examples(steps),
+        "loss_curve": _loss_curve(steps),
+        "card": _card(steps),
+        "override": result.override.model_dump() if result.override else None,
+        "ollama": _placement(store, run),
     }
 
 
-def _probe_examples(outcome: RunOutcome, limit: int = 5) -> list[dict[str, Any]]:
+def _placement(store: StateStore, run: RunRecord) -> dict[str, Any] | None:
+    """Where the run's model was published beyond the models dir (an Ollama tag), if it was."""
+    for model in store.registry.models(run.repo_id):
+        if model["run_id"] == run.id and model.get("placement"):
+            placement: dict[str, Any] = model["placement"]
+            return placement
+    return None
+
+
+def _probe_examples(steps: list[_Step], limit: int = 5) -> list[dict[str, Any]]:
     """A few probe questions, one per kind, with both models' open-book answers."""
-    eval_dir = next((s.path for s in outcome.steps if s.step == "evaluate" and s.path), None)
+    eval_dir = _step_dir(steps, "evaluate")
     rows_file = eval_dir / "probe_items.jsonl" if eval_dir else None
     if rows_file is None or not rows_file.is_file():
         return []
@@ -193,14 +231,20 @@ def _probe_examples(outcome: RunOutcome, limit: int = 5) -> list[dict[str, Any]]
     return list(picked.values())[:limit]
 
 
-def write_report(home: Path, outcome: RunOutcome) -> Path:
-    """Write report.json, report.md and report.html for a run; returns the report dir."""
-    return write_views(home, build_report(outcome))
+def report_of(store: StateStore, run_id: str | None) -> dict[str, Any]:
+    """The report document of a run (the latest one when run_id is None), from the state."""
+    if run_id is None:
+        runs = store.runs.recent(limit=1)
+        if not runs:
+            raise StateError(f"{store.home}: no runs yet (try `guardian run-once REPO`)")
+        run_id = runs[0].id
+    return build_report(store, store.runs.require(run_id), store.runs.steps(run_id))
 
 
-def write_views(home: Path, rep: dict[str, Any]) -> Path:
-    """Write a report document as report.json and its md and html views; returns the dir."""
-    out = reports_dir(home) / str(rep["run_id"])
+def write_report(store: StateStore, run_id: str) -> Path:
+    """Render a run's record as report.json, report.md and report.html; returns the dir."""
+    rep = report_of(store, run_id)
+    out = reports_dir(store.home) / run_id
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "report.json", rep)
     atomic_write_text(out / "report.md", render_markdown(rep))
@@ -217,24 +261,3 @@ def render(rep: dict[str, Any], fmt: str) -> str:
     if fmt == "md":
         return render_markdown(rep)
     raise StateError(f"--format: expected one of {', '.join(FORMATS)} (got {fmt!r})")
-
-
-def load_report(home: Path, run_id: str | None, store: StateStore) -> dict[str, Any]:
-    """The report of a run (the latest one when run_id is None)."""
-    if run_id is None:
-        runs = store.runs.recent(limit=1)
-        if not runs:
-            raise StateError(f"{home}: no runs yet (try `guardian run-once REPO`)")
-        run_id = str(runs[0]["id"])
-    if not RUN_ID.fullmatch(run_id):
-        raise StateError(f"run '{run_id}': not a run id (see `guardian runs`)")
-    path = reports_dir(home) / run_id / "report.json"
-    if not path.is_file():
-        raise StateError(f"run '{run_id}': no report at {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StateError(f"{path}: damaged report ({exc})") from None
-    if not isinstance(data, dict):
-        raise StateError(f"{path}: damaged report (not a JSON object)")
-    return data

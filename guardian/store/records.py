@@ -1,0 +1,129 @@
+"""Typed records of the state file: runs with their gate outcome, their steps, and decisions.
+
+Every reader of the state (CLI, daemon, API, reports) gets these instead of row dicts; the
+report files are views rendered from them, never read back to decide anything.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class RunStatus(StrEnum):
+    """Life cycle of a run: running, then exactly one of the terminal states."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    PROMOTION_PENDING = "promotion_pending"  # gate passed; the target was unreachable
+
+
+class StepStatus(StrEnum):
+    """Outcome of one step in a run: reused from the cache, ran, or did not finish."""
+
+    RUNNING = "running"
+    CACHED = "cached"
+    RAN = "ran"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class Check(BaseModel):
+    """One gate check and its outcome, phrased for a human."""
+
+    name: str
+    metric: str
+    passed: bool
+    detail: str
+
+
+class Decision(BaseModel):
+    """Whether the challenger may be promoted, with one reason per check."""
+
+    passed: bool
+    reasons: list[str]
+    checks: list[Check] = Field(default_factory=list)
+    baseline_kind: str = "base"
+
+
+class GateInputs(BaseModel):
+    """What the gate compared the challenger against, so it can be judged again later."""
+
+    baseline: dict[str, Any] | None = None
+    baseline_kind: str = "base"
+    differences: dict[str, list[float]] | None = None
+    train_samples: int | None = None
+
+
+class Override(BaseModel):
+    """Who promoted a model past a failed gate, why and when."""
+
+    by: str
+    reason: str | None
+    at: str
+    gate_passed: bool = False
+
+
+class RunResult(BaseModel):
+    """What a finished run decided and did: the fields the runner and `promote` write."""
+
+    status: RunStatus
+    gate: Decision | None = None
+    gate_inputs: GateInputs | None = None
+    evaluation: dict[str, Any] | None = None  # the evaluate step's metrics.json
+    note: str = ""
+    warnings: list[str] = Field(default_factory=list)
+    promoted_path: str | None = None
+    talk: str | None = None
+    override: Override | None = None
+    error: str | None = None
+    report_path: str | None = None
+
+    @property
+    def verdict(self) -> str | None:
+        """'pass', 'fail', or None when no gate ran."""
+        if self.gate is None:
+            return None
+        return "pass" if self.gate.passed else "fail"
+
+
+class RunRecord(BaseModel):
+    """One run as the state holds it: who, what, when, and its result."""
+
+    id: str
+    repo_id: int
+    repo_path: str
+    repo_name: str
+    playbook: str
+    commit_sha: str | None = None
+    pid: int | None = None
+    started_at: str
+    finished_at: str | None = None
+    decision: str | None = None  # 'pass' | 'fail' | None, for listings
+    result: RunResult
+
+    @property
+    def status(self) -> RunStatus:
+        """Where the run is in its life cycle."""
+        return self.result.status
+
+
+class StepRecord(BaseModel):
+    """One skill of a run: its step, artifact key, outcome and metrics."""
+
+    id: int
+    run_id: str
+    position: int
+    skill: str
+    step: str
+    artifact_key: str | None = None
+    status: StepStatus
+    seconds: float | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    started_at: str
+    finished_at: str | None = None
