@@ -13,6 +13,7 @@ import hashlib
 import os
 import stat
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,21 @@ class Entry:
 def blob_id(data: bytes) -> str:
     """Git's blob id of `data` (sha1 of `blob <size>\\0<data>`)."""
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def size_batches(entries: list[Entry], limit: int) -> Iterator[list[Entry]]:
+    """`entries` in order, cut where their sizes reach `limit`, so that reading or parsing
+    one batch holds a bounded amount of source (one file larger than it is a batch alone)."""
+    batch: list[Entry] = []
+    size = 0
+    for entry in entries:
+        batch.append(entry)
+        size += entry.size
+        if size >= limit:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 class GitSource:
@@ -70,15 +86,7 @@ class GitSource:
     def read(self, entries: list[Entry]) -> dict[str, bytes]:
         """Bytes of the given entries' blobs by path, read in a few `cat-file --batch` calls."""
         result: dict[str, bytes] = {}
-        batch: list[Entry] = []
-        size = 0
-        for entry in entries:
-            batch.append(entry)
-            size += entry.size
-            if size >= _BATCH_BYTES:
-                result.update(self._read_batch(batch))
-                batch, size = [], 0
-        if batch:
+        for batch in size_batches(entries, _BATCH_BYTES):
             result.update(self._read_batch(batch))
         return result
 
