@@ -18,7 +18,7 @@ from pathlib import Path
 
 from guardian.config.settings import GuardianConfig
 from guardian.core.fsutil import FILE_MODE, atomic_write_text
-from guardian.core.gitutil import is_git_repo
+from guardian.core.gitutil import git_path, is_git_repo
 from guardian.errors import RepoError
 
 HOOK_NAMES = ("post-commit", "post-merge", "post-rewrite", "post-checkout")
@@ -99,13 +99,7 @@ def _git_repo(repo: Path) -> Path:
 def hooks_dir(repo: Path) -> Path:
     """Where git runs this repo's hooks (`git rev-parse --git-path hooks`: core.hooksPath,
     linked worktrees and bare repos included), as an absolute path."""
-    import git
-
-    repo = _git_repo(repo)
-    with git.Repo(repo) as handle:
-        found = Path(handle.git.rev_parse("--git-path", "hooks"))
-        cwd = Path(handle.working_dir)
-    return found if found.is_absolute() else (cwd / found).resolve()
+    return git_path(_git_repo(repo), "hooks")
 
 
 def hook_script(name: str, repo: Path, launch: Launch) -> str:

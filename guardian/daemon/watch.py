@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,6 +20,7 @@ from watchdog import events as ev
 from watchdog import observers
 from watchdog.observers.api import BaseObserver
 
+from guardian.core.gitutil import FetchProcess, start_fetch, stop_fetch, wait_fetch
 from guardian.errors import RepoError
 
 log = structlog.get_logger(__name__)
@@ -175,7 +173,7 @@ class RepoWatcher:
         self._cond = threading.Condition()
         self._reporting = threading.Lock()
         self._pending: dict[Path, tuple[float, float, str]] = {}  # first, last seen, source
-        self._procs: dict[Path, subprocess.Popen[bytes]] = {}  # running fetches
+        self._procs: dict[Path, FetchProcess] = {}  # running fetches
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._observer: BaseObserver | None = None
@@ -218,9 +216,8 @@ class RepoWatcher:
             self._stop.set()
             procs = list(self._procs.values())
             self._cond.notify_all()
-        for proc in procs:  # the fetch and its helpers; SIGTERM lets git remove its lock files
-            with suppress(OSError):
-                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            stop_fetch(proc)
         threads = list(self._threads)
         if self._observer is not None:
             self._observer.stop()
@@ -317,35 +314,25 @@ class RepoWatcher:
 
     def _fetch_loop(self, r: _Repo) -> None:
         """`git fetch <remote>` now and every fetch_minutes; failures are logged, never raised."""
-        cmd = ["git", "-C", str(r.path), "fetch", "--quiet", str(r.spec.remote)]
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
         while True:
             with self._cond:
                 if self._stop.is_set():
                     return
                 try:
-                    proc = subprocess.Popen(
-                        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE, env=env, start_new_session=True,
-                    )  # fmt: skip
+                    proc = start_fetch(r.path, str(r.spec.remote))
                 except OSError as exc:  # no git to run: log once, stop fetching this repo
                     log.warning("watch.fetch_failed", repo=str(r.path), error=str(exc))
                     return
                 self._procs[r.path] = proc
             try:
-                err = proc.communicate(timeout=FETCH_TIMEOUT_SECONDS)[1]
-            except subprocess.TimeoutExpired:
-                with suppress(OSError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                err = proc.communicate()[1] + b"\ntimed out"
+                code, err = wait_fetch(proc, FETCH_TIMEOUT_SECONDS)
             finally:
                 with self._cond:
                     self._procs.pop(r.path, None)
-            if proc.returncode != 0 and not self._stop.is_set():
-                text = re.sub(r"://[^/\s@]+@", "://***@", err.decode(errors="replace").strip())
+            if code != 0 and not self._stop.is_set():
                 log.warning(
                     "watch.fetch_failed", repo=str(r.path), remote=r.spec.remote,
-                    code=proc.returncode, error=text[-300:],
+                    code=code, error=err[-300:],
                 )  # fmt: skip
             self._signal(r.path, "fetch")
             if self._stop.wait(r.spec.fetch_minutes * 60.0):

@@ -144,14 +144,6 @@ class CardBuilder:
 
     def build(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """The card as a JSON-ready dict."""
-        oracle: dict[str, Any] = {}
-        totals: Counter[str] = Counter()
-        for split in SPLITS:
-            c = self.oracle[split]
-            totals.update(c)
-            n = c["with"] + c["without"]
-            oracle[split] = {**_oracle_row(c), "samples": n}
-        oracle["all"] = {**_oracle_row(totals), "samples": totals["with"] + totals["without"]}
         by_type: dict[str, int] = defaultdict(int)
         for split in SPLITS:
             for qt, n in self.types[split].items():
@@ -163,7 +155,7 @@ class CardBuilder:
             "dropped_by_split": {s: {r: self.dropped[s][r] for r in self.reasons} for s in SPLITS},
             "question_types": {s: dict(sorted(self.types[s].items())) for s in SPLITS},
             "question_type_totals": dict(sorted(by_type.items())),
-            "oracle": oracle,
+            "oracle": oracle_tally(self.oracle),
             "quotes": {"checked": self.quotes["checked"], "ungrounded": self.quotes["ungrounded"]},
             "tokens": {
                 "method": "approx: words and punctuation marks",
@@ -177,12 +169,25 @@ class CardBuilder:
         return card
 
 
+def oracle_tally(counts: dict[str, Counter[str]]) -> dict[str, dict[str, Any]]:
+    """RAFT samples with and without their oracle document per split and over "all" (counts
+    keyed "with"/"without" in), and the fraction with it: the card and synthesis both report it."""
+    rows: dict[str, dict[str, Any]] = {}
+    totals: Counter[str] = Counter()
+    for split in SPLITS:
+        totals.update(counts[split])
+        rows[split] = _oracle_row(counts[split])
+    rows["all"] = _oracle_row(totals)
+    return rows
+
+
 def _oracle_row(c: Counter[str]) -> dict[str, Any]:
     n = c["with"] + c["without"]
     return {
         "with_oracle": c["with"],
         "without_oracle": c["without"],
         "fraction": round(c["with"] / n, 4) if n else None,
+        "samples": n,
     }
 
 

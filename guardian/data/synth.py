@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guardian.core.schema import Chunk, Sample
-from guardian.data.card import SPLITS
+from guardian.data.card import SPLITS, oracle_tally
 from guardian.data.facts import callers_of, is_public
 from guardian.data.raft import (
     Doc,
@@ -369,17 +369,10 @@ class PoolSynth:
 
     def raft_summary(self) -> dict[str, Any]:
         """Oracle fraction per split and overall, and how many distractors samples carry."""
-        rows: dict[str, Any] = {}
-        total: Counter[str] = Counter()
-        for split in SPLITS:
-            c = self.oracle[split]
-            total.update(c)
-            n = c["with"] + c["without"]
-            rows[split] = round(c["with"] / n, 4) if n else None
-        n = total["with"] + total["without"]
+        tally = oracle_tally(self.oracle)
         return {
-            "oracle_fraction": round(total["with"] / n, 4) if n else None,
-            "oracle_fraction_by_split": rows,
+            "oracle_fraction": tally["all"]["fraction"],
+            "oracle_fraction_by_split": {s: tally[s]["fraction"] for s in SPLITS},
             "target_oracle_fraction": self.p.oracle_fraction,
             "distractors": {str(k): v for k, v in sorted(self.n_distractors.items())},
         }

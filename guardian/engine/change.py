@@ -14,8 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guardian.config.skills import TriggerPolicy
-from guardian.core.gitutil import changed_lines, open_repo
-from guardian.mining import spec_for_path
+from guardian.core.gitutil import (
+    changed_files,
+    changed_lines,
+    count_commits,
+    file_at,
+    head_and_tagged,
+)
+from guardian.errors import RepoError
+from guardian.mining import LanguageSpec, spec_for_path
 from guardian.mining.core import extract_units
 
 Event = str  # commit | schedule | manual | tag
@@ -48,39 +55,35 @@ def event_of(reason: str) -> Event:
 
 def change_since(repo: Path, since: str | None, paths: list[str]) -> ChangeSummary:
     """Measure HEAD against `since` (limited to `paths` globs when given)."""
-    with open_repo(repo) as handle:
-        head = str(handle.head.commit.hexsha)
-        tagged = any(t.commit.hexsha == head for t in handle.tags)
-        if since is None or since == head:
-            return ChangeSummary(head, since, tagged=tagged)
-        try:
-            commits = int(handle.git.rev_list("--count", f"{since}..{head}"))
-        except Exception:  # since was rewritten away (force push): measure from scratch
-            return ChangeSummary(head, None, tagged=tagged)
-        spec = ["--", *[f":(glob){p}" for p in paths]] if paths else []
-        files = [f for f in handle.git.diff("--name-only", since, head, *spec).splitlines() if f]
-        functions: list[str] = []
-        for path in files:
-            functions += _changed_functions(handle, since, head, path)
+    head, tagged = head_and_tagged(repo)
+    if since is None or since == head:
+        return ChangeSummary(head, since, tagged=tagged)
+    try:
+        commits = count_commits(repo, since, head)
+    except RepoError:  # since was rewritten away (force push): measure from scratch
+        return ChangeSummary(head, None, tagged=tagged)
+    files = changed_files(repo, since, head, paths)
+    functions: list[str] = []
+    for path in files:
+        functions += _changed_functions(repo, since, head, path)
     lines = changed_lines(repo, since, paths)
     return ChangeSummary(head, since, commits, files, lines, functions, tagged)
 
 
-def _changed_functions(handle: object, old: str, new: str, path: str) -> list[str]:
+def _changed_functions(repo: Path, old: str, new: str, path: str) -> list[str]:
     spec = spec_for_path(path)
     if spec is None:
         return []
-    before, after = _units(handle, old, path, spec), _units(handle, new, path, spec)
+    before, after = _units(repo, old, path, spec), _units(repo, new, path, spec)
     names = sorted(set(before) | set(after))
     return [f"{path}:{q}" for q in names if before.get(q) != after.get(q)]
 
 
-def _units(handle: object, rev: str, path: str, spec: object) -> dict[str, str]:
-    try:
-        source = handle.git.show(f"{rev}:{path}", stdout_as_string=False)  # type: ignore[attr-defined]
-    except Exception:  # absent at that revision
+def _units(repo: Path, rev: str, path: str, spec: LanguageSpec) -> dict[str, str]:
+    source = file_at(repo, rev, path)
+    if source is None:
         return {}
-    units = extract_units(bytes(source), path, spec, warnings=[])  # type: ignore[arg-type]
+    units = extract_units(source, path, spec, warnings=[])
     return {u.qualname: u.norm_hash for u in units}
 
 

@@ -36,7 +36,7 @@ from guardian.mining.skips import (
     is_vendored,
     minified_by_name,
 )
-from guardian.mining.sources import DirSource, Entry, GitSource, blob_id
+from guardian.mining.sources import DirSource, Entry, GitSource, blob_id, size_batches
 
 log = structlog.get_logger(__name__)
 
@@ -193,15 +193,7 @@ class Miner:
 
     def _windows(self, misses: list[Entry]) -> Iterator[list[Task]]:
         """The files to parse as tasks, read a window of about 64 MiB of source at a time."""
-        window: list[Entry] = []
-        size = 0
-        for entry in misses:
-            window.append(entry)
-            size += entry.size
-            if size >= _WINDOW_BYTES:
-                yield self._tasks(window)
-                window, size = [], 0
-        if window:
+        for window in size_batches(misses, _WINDOW_BYTES):
             yield self._tasks(window)
 
     def _parse(self, misses: list[Entry], stack: ExitStack) -> Iterator[FileResult]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from guardian.core.gitutil import is_commit, run_git
 from guardian.errors import RepoError
 from guardian.mining.skips import VENDORED_DIRS, IgnoreRules
 
@@ -38,15 +39,19 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), *args], input=stdin, capture_output=True, check=True
-        )
-    except subprocess.CalledProcessError as exc:
-        detail = exc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RepoError(f"{root}: git {args[0]} failed: {detail[-1] if detail else exc}") from None
-    return proc.stdout
+def size_batches(entries: list[Entry], limit: int) -> Iterator[list[Entry]]:
+    """`entries` in order, cut where their sizes reach `limit`, so that reading or parsing
+    one batch holds a bounded amount of source (one file larger than it is a batch alone)."""
+    batch: list[Entry] = []
+    size = 0
+    for entry in entries:
+        batch.append(entry)
+        size += entry.size
+        if size >= limit:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 class GitSource:
@@ -61,7 +66,7 @@ class GitSource:
 
     def entries(self) -> list[Entry]:
         """Every entry of the commit's tree, recursively, sorted by path."""
-        out = _git(self.root, "ls-tree", "-r", "-z", "--long", "--full-tree", self.commit)
+        out = run_git(self.root, "ls-tree", "-r", "-z", "--long", "--full-tree", self.commit)
         found: list[Entry] = []
         for record in out.split(b"\0"):
             if not record:
@@ -81,21 +86,13 @@ class GitSource:
     def read(self, entries: list[Entry]) -> dict[str, bytes]:
         """Bytes of the given entries' blobs by path, read in a few `cat-file --batch` calls."""
         result: dict[str, bytes] = {}
-        batch: list[Entry] = []
-        size = 0
-        for entry in entries:
-            batch.append(entry)
-            size += entry.size
-            if size >= _BATCH_BYTES:
-                result.update(self._read_batch(batch))
-                batch, size = [], 0
-        if batch:
+        for batch in size_batches(entries, _BATCH_BYTES):
             result.update(self._read_batch(batch))
         return result
 
     def _read_batch(self, batch: list[Entry]) -> dict[str, bytes]:
         request = "".join(f"{e.oid}\n" for e in batch).encode()
-        out = _git(self.root, "cat-file", "--batch", stdin=request)
+        out = run_git(self.root, "cat-file", "--batch", stdin=request)
         result: dict[str, bytes] = {}
         pos = 0
         for entry in batch:
@@ -124,23 +121,11 @@ class GitSource:
 
     def changed_since(self, rev: str) -> set[str]:
         """Paths that differ between `rev` and the mined commit (added, modified or deleted)."""
-        try:
-            subprocess.run(
-                [
-                    "git",
-                    "-C",
-                    str(self.root),
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    f"{rev}^{{commit}}",
-                ],
-                capture_output=True,
-                check=True,
-            )
-        except subprocess.CalledProcessError:
-            raise RepoError(f"{self.root}: --since {rev}: unknown revision") from None
-        out = _git(self.root, "diff", "--name-only", "-z", "--no-renames", rev, self.commit, "--")
+        if not is_commit(self.root, rev):
+            raise RepoError(f"{self.root}: --since {rev}: unknown revision")
+        out = run_git(
+            self.root, "diff", "--name-only", "-z", "--no-renames", rev, self.commit, "--"
+        )
         return {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from guardian.engine.report.markdown import metric_rows, override_text, verdict
+from guardian.engine.report.markdown import header_facts, metric_rows, verdict
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -159,22 +159,26 @@ def _examples(rep: dict[str, Any]) -> str:
     return "<h2>Test questions, both models</h2>" + _table(head, rows)
 
 
+_LABELS = {
+    "outcome": "outcome: ",
+    "override": "<strong id='override'>override</strong>: ",
+    "warning": "<strong>warning</strong>: ",
+}
+
+
+def _fact(label: str, parts: tuple[str, ...]) -> str:
+    """One header fact as list-item HTML; odd-numbered parts are code."""
+    value = "".join(
+        f"<code>{escape(part)}</code>" if i % 2 else escape(part) for i, part in enumerate(parts)
+    )
+    return _LABELS.get(label, f"{label} ") + value
+
+
 def render_html(rep: dict[str, Any]) -> str:
     """The report as one self-contained HTML page."""
     word = verdict(rep)
     badge = "pass" if word == "PASS" else "fail" if "FAIL" in word else "other"
-    facts = [
-        f"run <code>{escape(rep['run_id'])}</code> "
-        f"(playbook <code>{escape(rep['playbook'])}</code>)",
-        f"repo <code>{escape(rep['repo'])}</code> at <code>{escape(rep['commit'][:12])}</code>",
-        f"duration {rep['seconds']:.1f} s",
-    ]
-    if rep.get("note"):
-        facts.append(f"outcome: {escape(rep['note'])}")
-    forced = override_text(rep)
-    if forced:
-        facts.append(f"<strong id='override'>override</strong>: {escape(forced)}")
-    facts += [f"<strong>warning</strong>: {escape(w)}" for w in rep.get("warnings") or []]
+    facts = [_fact(label, parts) for label, parts in header_facts(rep)]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Repo Guardian report — {escape(word)}</title><style>{_STYLE}</style></head><body>",

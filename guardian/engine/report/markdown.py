@@ -269,22 +269,30 @@ def override_text(rep: dict[str, Any]) -> str | None:
     )
 
 
+def header_facts(rep: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """The facts listed under a report's title as (label, parts) rows, shared by the markdown
+    and HTML views; odd-numbered parts are code (ids, paths, shas) and shown as such."""
+    facts: list[tuple[str, tuple[str, ...]]] = [
+        ("run", ("", str(rep["run_id"]), " (playbook ", str(rep["playbook"]), ")")),
+        ("repo", ("", str(rep["repo"]), " at ", rep["commit"][:12])),
+        ("duration", (f"{rep['seconds']:.1f} s",)),
+    ]
+    if rep.get("note"):
+        facts.append(("outcome", (str(rep["note"]),)))
+    forced = override_text(rep)
+    if forced:
+        facts.append(("override", (forced,)))
+    facts += [("warning", (str(w),)) for w in rep.get("warnings") or []]
+    return facts
+
+
 def render_markdown(rep: dict[str, Any]) -> str:
     """The human view of a report: verdict first, then reasons, metrics and steps."""
     decision = rep.get("decision")
-    lines = [
-        f"# Repo Guardian report — {verdict(rep)}",
-        "",
-        f"- run: `{rep['run_id']}` (playbook `{rep['playbook']}`)",
-        f"- repo: `{rep['repo']}` at `{rep['commit'][:12]}`",
-        f"- duration: {rep['seconds']:.1f} s",
-    ]
-    if rep.get("note"):
-        lines.append(f"- outcome: {rep['note']}")
-    forced = override_text(rep)
-    if forced:
-        lines.append(f"- **override**: {forced}")
-    lines += [f"- warning: {w}" for w in rep.get("warnings") or []]
+    lines = [f"# Repo Guardian report — {verdict(rep)}", ""]
+    for label, parts in header_facts(rep):
+        value = "".join(f"`{part}`" if i % 2 else part for i, part in enumerate(parts))
+        lines.append(f"- {'**override**' if label == 'override' else label}: {value}")
     if decision:
         lines += ["", "## Gate", ""]
         lines += [f"- {reason}" for reason in decision["reasons"]] or ["- (no checks configured)"]
