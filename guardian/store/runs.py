@@ -163,3 +163,19 @@ class RunLog:
                 " run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, step, kind, str(path), digest, size, run_id, now()),
             )
+
+    def running_steps(self) -> list[dict[str, Any]]:
+        """The steps running now in running runs, each with its run's repo_id."""
+        rows = self.db.conn.execute(
+            "SELECT steps.*, runs.repo_id FROM steps JOIN runs ON runs.id = steps.run_id"
+            " WHERE steps.status='running' AND runs.status='running'"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def last_per_repo(self) -> list[dict[str, Any]]:
+        """The latest run of each repo, with the repo's path as `repo_path`."""
+        rows = self.db.conn.execute(
+            "SELECT runs.*, repos.path AS repo_path FROM runs JOIN repos ON repos.id = runs.repo_id"
+            " WHERE runs.rowid IN (SELECT MAX(rowid) FROM runs GROUP BY repo_id)"
+        ).fetchall()
+        return [dict(r) for r in rows]
