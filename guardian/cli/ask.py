@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from guardian.cli.app import ConfigOpt, PlaybookOpt, app, handled, out, setup, skills_of
 from guardian.cli.outputs import check_out_file
 from guardian.errors import ConfigError, DataError
-
-
-def _playbook_of(cfg: Any, repo: Path, playbook: str | None) -> str:
-    if playbook:
-        return playbook
-    for entry in cfg.repos:
-        if (cfg.root / entry.path).expanduser().resolve() == repo:
-            return str(entry.playbook)
-    return str(cfg.default_playbook)
 
 
 def _questions(path: Path) -> list[str]:
@@ -67,6 +58,7 @@ def ask(
     from guardian.core.gitutil import head_commit
     from guardian.core.jsonl import write_jsonl
     from guardian.engine.ask import Asker, ask_setup, build_index, current_chunks
+    from guardian.engine.trigger import playbook_for
     from guardian.store.state import StateStore
 
     if (question is None) == (questions is None):
@@ -80,8 +72,9 @@ def ask(
     repo = repo.expanduser().resolve()
     head_commit(repo)
     skills = skills_of(cfg)
+    playbook_name = playbook or playbook_for(cfg, repo) or cfg.default_playbook
     with StateStore(cfg.home) as store:
-        how = ask_setup(cfg, skills, _playbook_of(cfg, repo, playbook), repo, model, store)
+        how = ask_setup(cfg, skills, playbook_name, repo, model, store)
     index = None
     if not closed_book:
         index = build_index(current_chunks(repo, cfg.home, how.mine_params), how.synth)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -41,48 +41,42 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """The daemon's state, watched repos, queue, current step and last decision per repo."""
-    from guardian.daemon.status import read_status
     from guardian.daemon.worker import last_line
+    from guardian.engine.status import status as read_status
 
     cfg = setup(config)
-    doc = read_status(cfg.home)
+    found = read_status(cfg.home)
     if as_json:
-        line(json.dumps(doc, indent=2, default=str, sort_keys=True))
+        line(json.dumps(found.model_dump(mode="json"), indent=2, sort_keys=True))
         return
-    state = doc["state"]
-    pid = f" (pid {doc['pid']}, watching by {doc.get('watch_mode')})" if doc["running"] else ""
-    line(f"daemon: {state}{pid}  state dir {cfg.home}")
-    for repo in doc.get("repos", []):
-        decision = repo.get("last_decision") or {}
+    pid = f" (pid {found.pid}, watching by {found.watch_mode})" if found.running else ""
+    line(f"daemon: {found.state}{pid}  state dir {cfg.home}")
+    for repo in found.repos:
+        decision = repo.last_decision
         said = (
-            f"{'run' if decision.get('run') else 'skip'} {_ago(decision.get('at'))}: "
-            f"{decision.get('why')}"
+            f"{'run' if decision.run else 'skip'} {_ago(decision.at)}: {decision.why}"
             if decision
             else "no decision yet"
         )
-        line(f"  repo {repo['path']} [{repo['playbook']}]  last decision: {said}")
-    for name, when in (doc.get("schedules") or {}).items():
+        line(f"  repo {repo.path} [{repo.playbook}]  last decision: {said}")
+    for name, when in found.schedules.items():
         line(f"  schedule {name}: next {when}")
-    queue = doc.get("queue", [])
-    line(f"queue: {len(queue)} job(s)")
-    for job in queue:
+    line(f"queue: {len(found.queue)} job(s)")
+    for job in found.queue:
         reasons = job["payload"].get("reasons", [])
         last = reasons[-1].split(" ", 1)[-1] if reasons else ""
         line(
             f"  {job['id']} {job['status']:<7} {job['kind']:<7} {job.get('repo_name')} "
             f"[{job.get('playbook')}] x{job['payload'].get('triggers', 1)} ({last})"
         )
-    for step in doc.get("steps", []):
-        line(f"  now: run {step['run_id']} step {step['skill']} ({step['step']})")
-    for w in doc.get("workers", []):
-        progress = last_line(cfg.home / "logs" / "jobs" / f"{w['job']}.log", 160)
-        line(f"  worker pid {w['pid']} job {w['job']}: {progress or 'starting'}")
-    for run in doc.get("last_runs", []):
+    for step in found.steps:
+        line(f"  now: run {step.run_id} step {step.skill} ({step.step})")
+    for w in found.workers:
+        progress = last_line(cfg.home / "logs" / "jobs" / f"{w.job}.log", 160)
+        line(f"  worker pid {w.pid} job {w.job}: {progress or 'starting'}")
+    for run in found.last_runs:
+        error = f"({run.error})" if run.error else ""
         line(
-            f"last run {run['id']} {Path(str(run['repo_path'])).name}: {run['status']}"
-            f" {run.get('decision') or ''} {_note(run)}".rstrip()
+            f"last run {run.id} {Path(run.repo_path).name}: {run.status}"
+            f" {run.decision or ''} {error}".rstrip()
         )
-
-
-def _note(run: dict[str, Any]) -> str:
-    return f"({run['error']})" if run.get("error") else ""

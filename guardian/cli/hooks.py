@@ -75,7 +75,7 @@ def trigger(
     config: ConfigOpt = None,
 ) -> None:
     """Queue a run of REPO (joining a queued one) and wake the daemon if it runs."""
-    from guardian.daemon.trigger import trigger as enqueue
+    from guardian.engine.trigger import trigger as enqueue
 
     done = enqueue(setup(config), repo, reason, playbook)
     woke = "daemon woken" if done.woke else "no daemon running (queued for when one starts)"

@@ -200,12 +200,11 @@ def gate(
         raise ConfigError(
             f"{skills_path_of(cfg)}: playbook '{run.playbook}' of run {run_id} is gone"
         )
-    result = run.result
-    evaluation = result.evaluation or {}
+    evaluation = run.evaluation or {}
     challenger = evaluation.get("challenger")
     if not challenger:
-        raise StateError(f"run {run_id}: no evaluation metrics to judge (status {result.status})")
-    used = result.gate_inputs or GateInputs(
+        raise StateError(f"run {run_id}: no evaluation metrics to judge (status {run.status})")
+    used = run.gate_inputs or GateInputs(
         baseline=evaluation.get("baseline"),
         baseline_kind=evaluation.get("baseline_kind") or "base",
         differences=evaluation.get("difference_ci"),
@@ -220,7 +219,7 @@ def gate(
     )
     for reason in decision.reasons:
         line(f"  {reason}")
-    was = result.gate
+    was = run.gate
     if was is not None and was.passed != decision.passed:
         line(f"  (the run itself was judged {'PASS' if was.passed else 'FAIL'})")
     if not decision.passed:
@@ -308,7 +307,7 @@ def _list_runs(home: Path, limit: int) -> None:
         line(f"{home}: no runs yet")
     for r in rows:
         line(
-            f"{r.id}  {r.result.status:<11} {r.decision or '-':<5} "
+            f"{r.id}  {r.status:<11} {r.decision or '-':<5} "
             f"{r.playbook:<10} {r.repo_name} @ {(r.commit_sha or '')[:7]}",
         )
 

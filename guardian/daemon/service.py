@@ -31,8 +31,8 @@ from guardian.daemon.decide import decide_job, retry_promotion
 from guardian.daemon.notify import Watchdog, sd_notify
 from guardian.daemon.scheduler import CronSchedules
 from guardian.daemon.status import snapshot, write_status
-from guardian.daemon.trigger import playbook_for, socket_path, wake
 from guardian.daemon.watch import Change, RepoWatcher, WatchedRepo
+from guardian.engine.trigger import playbook_for, socket_path, wake
 from guardian.errors import GuardianError
 from guardian.steps import load_skills
 from guardian.store.jobs import JobStatus

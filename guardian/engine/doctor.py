@@ -28,10 +28,9 @@ class Finding:
 
 def _database(store: StateStore) -> list[Finding]:
     try:
-        rows = store.db.conn.execute("PRAGMA integrity_check").fetchall()
+        verdict = store.db.integrity_check()
     except sqlite3.DatabaseError as exc:
         return [Finding("database", f"{store.db.path}: unreadable ({exc})", False)]
-    verdict = [str(r[0]) for r in rows]
     if verdict == ["ok"]:
         return [Finding("database", f"{store.db.path}: integrity ok", True)]
     detail = "; ".join(verdict[:3])

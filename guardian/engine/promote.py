@@ -76,7 +76,7 @@ def _promote(
     force: bool,
     reason: str | None,
 ) -> Promoted:
-    gate = run.result.gate
+    gate = run.gate
     passed = gate is not None and gate.passed
     if not passed and not force:
         fails = [r for r in gate.reasons if r.startswith("FAIL")] if gate else []
@@ -103,7 +103,7 @@ def _promote(
         run_id=run.id,
         artifact_key=model.artifact_key,
         model_dir=model.model_dir,
-        metrics=(run.result.evaluation or {}).get("challenger") or {},
+        metrics=(run.evaluation or {}).get("challenger") or {},
     )
     placed = publish(config, store, skills, release, override.model_dump() if override else None)
     if override is not None:

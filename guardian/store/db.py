@@ -110,3 +110,7 @@ class Database:
             "SELECT id FROM repos WHERE path = ?", (str(path.resolve()),)
         ).fetchone()
         return int(row["id"]) if row else None
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's integrity verdict: ["ok"], or the problems it found."""
+        return [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check").fetchall()]

@@ -91,8 +91,8 @@ class RunResult(BaseModel):
         return "pass" if self.gate.passed else "fail"
 
 
-class RunRecord(BaseModel):
-    """One run as the state holds it: who, what, when, and its result."""
+class RunRecord(RunResult):
+    """One run as the state holds it: who, what, when, and its result's fields."""
 
     id: str
     repo_id: int
@@ -104,12 +104,11 @@ class RunRecord(BaseModel):
     started_at: str
     finished_at: str | None = None
     decision: str | None = None  # 'pass' | 'fail' | None, for listings
-    result: RunResult
 
     @property
-    def status(self) -> RunStatus:
-        """Where the run is in its life cycle."""
-        return self.result.status
+    def result(self) -> RunResult:
+        """The result part alone (what `RunLog.finish` writes)."""
+        return RunResult.model_validate(self.model_dump(include=set(RunResult.model_fields)))
 
 
 class StepRecord(BaseModel):

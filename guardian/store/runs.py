@@ -165,6 +165,21 @@ class RunLog:
                 (key, step, kind, str(path), digest, size, run_id, now()),
             )
 
+    def running_steps(self) -> list[StepRecord]:
+        """The steps running now, in runs still running."""
+        rows = self.db.conn.execute(
+            "SELECT steps.* FROM steps JOIN runs ON runs.id = steps.run_id"
+            " WHERE steps.status='running' AND runs.status='running'"
+        ).fetchall()
+        return [_step(r) for r in rows]
+
+    def last_per_repo(self) -> list[RunRecord]:
+        """The latest run of each repo."""
+        rows = self.db.conn.execute(
+            _RUN_SELECT + " WHERE runs.rowid IN (SELECT MAX(rowid) FROM runs GROUP BY repo_id)"
+        ).fetchall()
+        return [_run(r) for r in rows]
+
 
 def _dump(record: Any) -> str | None:
     return None if record is None else str(record.model_dump_json())
@@ -175,34 +190,13 @@ def _loaded(text: str | None) -> Any:
 
 
 def _run(row: sqlite3.Row) -> RunRecord:
-    """A runs row (joined with its repo) as a record."""
+    """A runs row (joined with its repo) as a record, its JSON columns decoded."""
     d = dict(row)
-    result = RunResult(
-        status=d["status"],
-        gate=_loaded(d.get("gate")),
-        gate_inputs=_loaded(d.get("gate_inputs")),
-        evaluation=_loaded(d.get("evaluation")),
-        note=d.get("note") or "",
-        warnings=_loaded(d.get("warnings")) or [],
-        promoted_path=d.get("promoted_path"),
-        talk=d.get("talk"),
-        override=_loaded(d.get("override")),
-        error=d.get("error"),
-        report_path=d.get("report_path"),
-    )
-    return RunRecord(
-        id=d["id"],
-        repo_id=d["repo_id"],
-        repo_path=d["repo_path"],
-        repo_name=d["repo_name"],
-        playbook=d["playbook"],
-        commit_sha=d.get("commit_sha"),
-        pid=d.get("pid"),
-        started_at=d["started_at"],
-        finished_at=d.get("finished_at"),
-        decision=d.get("decision"),
-        result=result,
-    )
+    for key in ("gate", "gate_inputs", "evaluation", "override"):
+        d[key] = _loaded(d.get(key))
+    d["warnings"] = _loaded(d.get("warnings")) or []
+    d["note"] = d.get("note") or ""
+    return RunRecord.model_validate(d)
 
 
 def _step(row: sqlite3.Row) -> StepRecord:

@@ -46,7 +46,7 @@ def test_runs_steps_and_stale_runs(tmp_path: Path) -> None:
         s.db.conn.execute("UPDATE runs SET pid = 999999999 WHERE id = ?", (run_id,))
         assert s.runs.mark_stale() == 1
         stale = s.runs.get(run_id)
-        assert stale is not None and stale.result.status == "interrupted"
+        assert stale is not None and stale.status == "interrupted"
         run2 = s.runs.start(repo_id, "retrain", "def")
         assert s.runs.mark_stale() == 0  # our own pid is alive
         gate = Decision(passed=True, reasons=["PASS margin"], baseline_kind="base")
@@ -63,11 +63,11 @@ def test_runs_steps_and_stale_runs(tmp_path: Path) -> None:
         )
         last = s.runs.last(repo_id)
         assert last is not None and last.commit_sha == "def" and last.decision == "pass"
-        assert last.result.gate == gate and last.result.warnings == ["w1"]
-        assert last.result.gate_inputs is not None
-        assert last.result.gate_inputs.baseline == {"perplexity": 9.0}
-        assert last.result.gate_inputs.train_samples == 40
-        assert last.result.evaluation == {"challenger": {"perplexity": 7.5}}
+        assert last.gate == gate and last.warnings == ["w1"]
+        assert last.gate_inputs is not None
+        assert last.gate_inputs.baseline == {"perplexity": 9.0}
+        assert last.gate_inputs.train_samples == 40
+        assert last.evaluation == {"challenger": {"perplexity": 7.5}}
 
 
 def test_champion_history(tmp_path: Path) -> None:
@@ -164,15 +164,15 @@ def test_state_dir_from_before_run_results_upgrades_in_place(tmp_path: Path) -> 
         assert s.db.schema_version == len(APPLIED)
         run = s.runs.require(old["run_id"])
         assert run.status == "succeeded" and run.decision == "pass"
-        gate = run.result.gate
+        gate = run.gate
         assert gate is not None and gate.passed and gate.reasons == old["decision"]["reasons"]
         assert len(gate.checks) == len(old["decision"]["checks"]) > 0
-        used = run.result.gate_inputs
+        used = run.gate_inputs
         assert used is not None and used.baseline_kind == "base"
         assert used.train_samples == old["gate_inputs"]["train_samples"]
-        assert run.result.evaluation is not None
-        assert run.result.evaluation["challenger"] == old["challenger"]
-        assert run.result.promoted_path == old["promoted_path"] and run.result.note == old["note"]
+        assert run.evaluation is not None
+        assert run.evaluation["challenger"] == old["challenger"]
+        assert run.promoted_path == old["promoted_path"] and run.note == old["note"]
         report_file.unlink()  # from now on the report is rendered from the state alone
         rep = report_of(s, run.id)
         assert rep["decision"] == old["decision"] and rep["challenger"] == old["challenger"]

@@ -166,8 +166,7 @@ def build_report(store: StateStore, run: RunRecord, records: list[StepRecord]) -
         }
         for s in records
     ]
-    result = run.result
-    metrics = result.evaluation or {}
+    metrics = run.evaluation or {}
     started = _epoch(run.started_at) or 0.0
     finished = _epoch(run.finished_at) or started
     return {
@@ -177,20 +176,20 @@ def build_report(store: StateStore, run: RunRecord, records: list[StepRecord]) -
         "repo_name": run.repo_name,
         "commit": run.commit_sha,
         "playbook": run.playbook,
-        "status": str(result.status),
+        "status": str(run.status),
         "started": started,
         "finished": finished,
         "seconds": round(max(finished - started, 0.0), 3),
-        "decision": result.gate.model_dump() if result.gate else None,
-        "promoted_path": result.promoted_path,
-        "note": result.note,
-        "warnings": list(result.warnings),
+        "decision": run.gate.model_dump() if run.gate else None,
+        "promoted_path": run.promoted_path,
+        "note": run.note,
+        "warnings": list(run.warnings),
         "baseline_kind": metrics.get("baseline_kind"),
         "challenger": metrics.get("challenger"),
         "baseline": metrics.get("baseline"),
         "baseline_note": metrics.get("baseline_note"),
         "difference_ci": metrics.get("difference_ci"),
-        "gate_inputs": result.gate_inputs.model_dump() if result.gate_inputs else None,
+        "gate_inputs": run.gate_inputs.model_dump() if run.gate_inputs else None,
         "steps": rows,
         "all_cached": bool(rows) and all(s["cache"] == "hit" for s in rows),
         "examples": _examples(steps),
@@ -198,7 +197,7 @@ def build_report(store: StateStore, run: RunRecord, records: list[StepRecord]) -
         "probe_examples": _probe_examples(steps),
         "loss_curve": _loss_curve(steps),
         "card": _card(steps),
-        "override": result.override.model_dump() if result.override else None,
+        "override": run.override.model_dump() if run.override else None,
         "ollama": _placement(store, run),
     }
 

@@ -4,8 +4,9 @@ killed), then a best-effort wake-up datagram to the running daemon's socket."""
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
 
 from guardian.config.settings import GuardianConfig
 from guardian.core.gitutil import is_git_repo
@@ -20,11 +21,12 @@ def socket_path(home: Path) -> Path:
     return home / SOCKET_NAME
 
 
-@dataclass(frozen=True)
-class Triggered:
+class Triggered(BaseModel):
     """What a trigger did: the job it made or joined, and whether a daemon was woken.
 
     An empty `playbook` means the daemon picks it (its config's playbook for the repo)."""
+
+    model_config = ConfigDict(frozen=True)
 
     job_id: str
     joined: bool
@@ -51,7 +53,7 @@ def trigger(
     with StateStore(config.home) as store:
         repo_id = store.db.ensure_repo(repo, repo.name)
         job_id, joined = store.jobs.enqueue(repo_id, name, reason)
-    return Triggered(job_id, joined, name, wake(config.home))
+    return Triggered(job_id=job_id, joined=joined, playbook=name, woke=wake(config.home))
 
 
 def wake(home: Path) -> bool:
