@@ -1,10 +1,12 @@
 """Putting a model that passed its gate into service, on the configured target.
 
-Every promoted model is copied into the local models dir and recorded as the champion (the
-next run's baseline, and what `guardian ask` serves). With `promote.target: ollama` it is
-first exported as a merged GGUF and tagged in Ollama; only when that has succeeded does the
-registry change, so an unreachable Ollama leaves both the registry and Ollama as they were
-and the run waits as `promotion_pending`. Rollback swaps champion and previous in both.
+Every promoted model ends in the local models dir, recorded as the champion (the next run's
+baseline, and what `guardian ask` serves). A configured target other than `local` (Ollama)
+takes it first; only when that has succeeded does the registry change, so an unreachable
+Ollama leaves both the registry and Ollama as they were and the run waits as
+`promotion_pending`. Rollback has the target the champion is served from undo its placement,
+then swaps champion and previous in the registry. Targets come from
+guardian/serving/targets.py by name.
 """
 
 from __future__ import annotations
@@ -13,59 +15,49 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from guardian.config.settings import GuardianConfig
 from guardian.config.skills import SkillsFile
 from guardian.engine.exporting import export_gguf
 from guardian.errors import ConfigError, StateError
-from guardian.serving.local import promote_local
-from guardian.serving.ollama import (
-    OllamaTarget,
-    Published,
-    chat_format,
-    gguf_chat_template,
-    model_name,
-)
+from guardian.serving.base import Placement, Release
+from guardian.serving.local import LOCAL, LocalTarget
+from guardian.serving.ollama import OLLAMA, GgufFor
+from guardian.serving.targets import TargetNeeds, build_target
 from guardian.store.state import StateStore
 
-log = structlog.get_logger(__name__)
+__all__ = ["Placed", "Release", "export_for_ollama", "publish", "rollback", "talk_command"]
 
-
-@dataclass(frozen=True)
-class Release:
-    """A trained model about to be promoted, and whose it is."""
-
-    repo_id: int
-    repo_name: str
-    skill: str
-    run_id: str
-    artifact_key: str
-    model_dir: Path
-    metrics: dict[str, Any]
+DISABLED = "none"
 
 
 @dataclass(frozen=True)
 class Placed:
-    """Where a promoted model now lives: its local dir, and its Ollama tags if any."""
+    """Where a promoted model now lives: its local dir, and where else a target put it."""
 
     path: Path
-    ollama: Published | None = None
+    elsewhere: Placement | None = None
+
+    @property
+    def ollama(self) -> Placement | None:
+        """The Ollama placement, if the model went there."""
+        if self.elsewhere is not None and self.elsewhere.target == OLLAMA:
+            return self.elsewhere
+        return None
 
     def where(self) -> str:
         """One line for notes and the CLI."""
         if self.ollama is not None:
-            return f"ollama {self.ollama.host} {self.ollama.ref} (and {self.path})"
+            return f"ollama {self.ollama.host} {self.ollama.name}:latest (and {self.path})"
         return str(self.path)
 
     def talk(self, repo: Path | str) -> str:
         """The command a user types to ask the promoted model something."""
-        return talk_command(self.ollama.placement() if self.ollama else None, repo)
+        return talk_command(self.elsewhere.record() if self.elsewhere else None, repo)
 
 
 def talk_command(placement: dict[str, Any] | None, repo: Path | str) -> str:
     """`ollama run NAME` for a model published to Ollama, else `guardian ask REPO ...`."""
-    if placement and placement.get("target") == "ollama":
+    if placement and placement.get("target") == OLLAMA:
         return f"ollama run {placement['name']}"
     return f'guardian ask {repo} "Where is ... defined?"'
 
@@ -77,25 +69,17 @@ def publish(
     release: Release,
     override: dict[str, Any] | None = None,
 ) -> Placed:
-    """Publish to the configured target, then record the champion; raises TargetUnavailable
-    (nothing changed) when Ollama cannot take it."""
-    published = None
-    if config.promote.target == "ollama":
-        published = _to_ollama(config, skills, release)
-    path = promote_local(
-        store=store,
-        models_dir=config.models_dir,
-        repo_id=release.repo_id,
-        repo_name=release.repo_name,
-        skill=release.skill,
-        run_id=release.run_id,
-        artifact_key=release.artifact_key,
-        model_dir=release.model_dir,
-        metrics=release.metrics,
-        override=override,
-        placement=published.placement() if published is not None else None,
-    )
-    return Placed(path, published)
+    """Publish to the configured target, then record the champion locally; raises
+    TargetUnavailable (nothing changed) when the target cannot take it."""
+    if override is not None:
+        release = release.model_copy(update={"override": override})
+    name = config.promote.target
+    elsewhere = None
+    if name not in (LOCAL, DISABLED):  # `none` stops automatic promotion, not this one
+        needs = TargetNeeds(config, store, _gguf_for(config, skills))
+        elsewhere = build_target(name, needs).promote(release)
+    local = LocalTarget(store, config.models_dir).promote(release, elsewhere)
+    return Placed(Path(local.name), elsewhere)
 
 
 def export_for_ollama(
@@ -109,35 +93,39 @@ def export_for_ollama(
     return export_gguf(config, model_dir, model_dir.resolve().name, quant=quant, out=dest)
 
 
-def _to_ollama(config: GuardianConfig, skills: SkillsFile, release: Release) -> Published:
-    gguf = export_for_ollama(config, skills, release.model_dir, release.artifact_key)
-    fmt = chat_format(gguf_chat_template(gguf))
-    ollama = config.promote.ollama
-    target = OllamaTarget(config.promote.ollama_host(), ollama.timeout_seconds)
-    name = model_name(ollama.name, release.repo_name, release.skill)
-    published = target.publish(gguf, name, release.run_id.lower(), fmt)
-    log.info("promoted", target="ollama", model=published.ref, digest=published.digest[:19])
-    return published
+def _gguf_for(config: GuardianConfig, skills: SkillsFile) -> GgufFor:
+    def gguf(release: Release) -> Path:
+        return export_for_ollama(config, skills, release.model_dir, release.artifact_key)
+
+    return gguf
 
 
 def rollback(config: GuardianConfig, name: str) -> dict[str, Any]:
-    """Make the previous model the champion again, in the registry and (when it was
-    published there) in Ollama; `name` is a repo name or an Ollama model name."""
+    """Make the previous model the champion again, on the target it is served from and in
+    the registry; `name` is a repo name or an Ollama model name."""
     with StateStore(config.home) as store:
         champ = _champion_named(store, name)
-        prev = store.registry.previous(int(champ["repo_id"]), str(champ["skill"]))
+        repo_id, skill = int(champ["repo_id"]), str(champ["skill"])
+        prev = store.registry.previous(repo_id, skill)
         if prev is None:
             raise StateError(f"{name}: no previous model to roll back to")
-        placement = champ.get("placement") or {}
-        if placement.get("target") == "ollama":
-            before = prev.get("placement") or {}
-            if before.get("target") != "ollama":
-                raise StateError(f"{name}: the previous model was never published to Ollama")
-            target = OllamaTarget(str(placement["host"]), config.promote.ollama.timeout_seconds)
-            target.rollback(str(placement["name"]), want_prev=str(before["digest"]))
-        elif not Path(str(prev["path"])).is_dir():
-            raise StateError(f"{name}: the previous model's files are gone ({prev['path']})")
-        return store.registry.rollback(int(champ["repo_id"]), str(champ["skill"]))
+        current = _placements(champ)[-1]
+        before = next((p for p in _placements(prev) if p.target == current.target), None)
+        build_target(current.target, TargetNeeds(config, store)).rollback(current, before)
+        return store.registry.rollback(repo_id, skill)
+
+
+def _placements(model: dict[str, Any]) -> list[Placement]:
+    """Where a registry record says its model is: the local dir, then the target it was
+    published to, if any (the last is where it is served from)."""
+    local = Placement(
+        target=LOCAL,
+        name=str(model["path"]),
+        tag=str(model["run_id"]),
+        digest=str(model.get("digest") or ""),
+    )
+    recorded = model.get("placement")
+    return [local, Placement.model_validate(recorded)] if recorded else [local]
 
 
 def _champion_named(store: StateStore, name: str) -> dict[str, Any]:
@@ -145,7 +133,10 @@ def _champion_named(store: StateStore, name: str) -> dict[str, Any]:
         m
         for m in store.registry.models()
         if m["status"] == "champion"
-        and (m["repo_name"] == name or (m.get("placement") or {}).get("name") == name)
+        and (
+            m["repo_name"] == name
+            or any(p.name == name for p in _placements(m) if p.target != LOCAL)
+        )
     ]
     if not champions:
         raise ConfigError(f"{name}: no promoted model by that repo or Ollama name")

@@ -1,4 +1,4 @@
-"""The Ollama promotion target, through the official `ollama` client (its only importer).
+"""The `ollama` promotion target, through the official `ollama` client (its only importer).
 
 Current Ollama refuses LoRA adapters at create and cannot quantize a GGUF there, so a model
 arrives as one merged GGUF (guardian/export/gguf.py): the blob is uploaded (its digest
@@ -11,9 +11,10 @@ promotion created, so nothing already in Ollama is lost.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from typing import Any
 
 import structlog
 
-from guardian.errors import ModelError, TargetUnavailable
+from guardian.errors import ModelError, StateError, TargetUnavailable
+from guardian.serving.base import Health, Placement, Release
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +35,9 @@ _CHATML_TEMPLATE = (
 )
 _CHATML_SYSTEM = re.compile(r"<\|im_start\|>system\\n(.*?)<\|im_end\|>")
 SMOKE_PROMPT = "Say hello."
+OLLAMA = "ollama"
+
+GgufFor = Callable[[Release], Path]
 
 
 class OllamaUnavailable(TargetUnavailable):
@@ -66,16 +71,16 @@ class Published:
         """How users run it: `ollama run <name>`."""
         return f"{self.name}:latest"
 
-    def placement(self) -> dict[str, Any]:
+    def placement(self) -> Placement:
         """What the registry records about where this model lives."""
-        return {
-            "target": "ollama",
-            "host": self.host,
-            "name": self.name,
-            "tag": self.tag,
-            "digest": self.digest,
-            "blob": self.blob,
-        }
+        return Placement(
+            target=OLLAMA,
+            host=self.host,
+            name=self.name,
+            tag=self.tag,
+            digest=self.digest,
+            blob=self.blob,
+        )
 
 
 def model_name(pattern: str, repo: str, skill: str) -> str:
@@ -119,9 +124,66 @@ def file_digest(path: Path) -> str:
 
 
 class OllamaTarget:
-    """Publish, roll back and list a model's versions on one Ollama server."""
+    """The `ollama` target: a release's merged GGUF published on one server as `<name>:<run>`
+    and `<name>:latest`, the old latest kept as `<name>:prev`.
 
-    kind = "ollama"
+    `gguf_for` writes (or finds) the release's GGUF: exporting is the engine's, so it is
+    handed in; a target built only to roll back, list or check health needs none.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        gguf_for: GgufFor | None = None,
+        *,
+        timeout: float = 300.0,
+        pattern: str = "{repo}",
+    ) -> None:
+        self.host = host
+        self.gguf_for = gguf_for
+        self.timeout = timeout
+        self.pattern = pattern
+
+    def promote(self, release: Release) -> Placement:
+        """Export the release's GGUF and publish it; a failure leaves every tag as it was."""
+        if self.gguf_for is None:
+            raise StateError("the ollama target was built without a GGUF export to publish")
+        gguf = self.gguf_for(release)
+        fmt = chat_format(gguf_chat_template(gguf))
+        name = model_name(self.pattern, release.repo_name, release.skill)
+        published = OllamaServer(self.host, self.timeout).publish(
+            gguf, name, release.run_id.lower(), fmt
+        )
+        log.info("promoted", target=OLLAMA, model=published.ref, digest=published.digest[:19])
+        return published.placement()
+
+    def rollback(self, current: Placement, previous: Placement | None) -> None:
+        """Swap `:latest` and `:prev` on the server `current` was published to, refusing unless
+        `:prev` is exactly the previous model's recorded digest."""
+        if previous is None:
+            raise StateError(f"{current.name}: the previous model was never published to Ollama")
+        server = OllamaServer(current.host, self.timeout)
+        server.rollback(current.name, want_prev=previous.digest)
+
+    def list(self) -> builtins.list[Placement]:
+        """Every tag on the server, each with the manifest digest it points at."""
+        held = []
+        for ref, digest in OllamaServer(self.host, self.timeout).models().items():
+            name, _, tag = ref.rpartition(":")
+            held.append(Placement(target=OLLAMA, host=self.host, name=name, tag=tag, digest=digest))
+        return held
+
+    def health(self) -> Health:
+        """Ollama's version when the server answers, else the reason it does not."""
+        try:
+            version = OllamaServer(self.host, self.timeout).version()
+        except OllamaUnavailable as exc:
+            return Health(ok=False, detail=str(exc))
+        return Health(ok=True, detail=f"Ollama {version} at {self.host}")
+
+
+class OllamaServer:
+    """Publish, roll back and list a model's versions on one Ollama server."""
 
     def __init__(self, host: str, timeout: float = 300.0) -> None:
         from ollama import Client
@@ -129,25 +191,29 @@ class OllamaTarget:
         self.host = host
         self.client = Client(host=host, timeout=timeout)
 
-    def health(self) -> str:
+    def version(self) -> str:
         """The server's version; raises OllamaUnavailable when it cannot be reached."""
         with _reachable(self.host, "version"):  # the client has no call of its own for it
             return str(self.client._request_raw("GET", "/api/version").json()["version"])
 
+    def models(self) -> dict[str, str]:
+        """Every `<name>:<tag>` on the server and the manifest digest it points at."""
+        with _reachable(self.host, "list"):
+            found = self.client.list().models
+        return {str(m.model): str(m.digest) for m in found}
+
     def tags(self, name: str) -> dict[str, str]:
         """Every tag of `name` and the manifest digest it points at."""
-        with _reachable(self.host, "list"):
-            models = self.client.list().models
         prefix = f"{name}:"
         return {
-            str(m.model)[len(prefix) :]: str(m.digest)
-            for m in models
-            if str(m.model).startswith(prefix)
+            ref[len(prefix) :]: digest
+            for ref, digest in self.models().items()
+            if ref.startswith(prefix)
         }
 
     def publish(self, gguf: Path, name: str, tag: str, fmt: ChatFormat) -> Published:
         """Upload `gguf`, create `<name>:<tag>`, verify it, make it latest (old latest -> prev)."""
-        version = self.health()
+        version = self.version()
         before = self.tags(name)
         log.info("ollama publish", host=self.host, version=version, model=f"{name}:{tag}")
         try:

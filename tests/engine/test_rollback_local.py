@@ -56,3 +56,57 @@ def test_local_rollback_swaps_and_refuses_missing_files(tmp_path: Path) -> None:
     assert second.is_dir()
     with pytest.raises(ConfigError, match="no promoted model by that repo or Ollama name"):
         rollback(config, "nope")
+
+
+def test_rollback_undoes_the_target_the_champion_was_published_to(tmp_path: Path) -> None:
+    """The recorded placement picks the target, not today's config: a champion published to
+    Ollama swaps back there even after the config moved to `local`."""
+    from guardian.serving.ollama import OllamaServer
+    from tests.serving.ollama_double import OllamaDouble
+    from tests.serving.test_ollama_target import FMT, small_gguf
+
+    home = Path(os.environ["GUARDIAN_HOME"])
+    config = GuardianConfig()
+    assert config.promote.target == "local"
+    with OllamaDouble() as double, StateStore(home) as store:
+        (tmp_path / "app").mkdir()
+        repo_id = store.db.ensure_repo(tmp_path / "app", "app")
+        server = OllamaServer(double.host)
+        for seed, run in enumerate(["r1", "r2"], 1):
+            gguf = small_gguf(tmp_path / f"{run}.gguf", seed)
+            published = server.publish(gguf, "app-model", run, FMT).placement()
+            path = tmp_path / "models" / run
+            path.mkdir(parents=True)
+            store.registry.promote(
+                repo_id,
+                "train-lora",
+                run,
+                f"key-{run}",
+                path,
+                "base",
+                {},
+                placement=published.record(),
+            )
+        first, second = (server.tags("app-model")[run] for run in ("r1", "r2"))
+        assert double.digest_of("app-model:latest") == second
+
+        assert rollback(config, "app-model")["run_id"] == "r1"
+        assert double.digest_of("app-model:latest") == first
+        assert double.digest_of("app-model:prev") == second
+        assert store.registry.champion(repo_id, "train-lora")["run_id"] == "r1"
+
+        store.registry.promote(repo_id, "train-lora", "r3", "key-r3", tmp_path, "base", {})
+        store.registry.promote(
+            repo_id,
+            "train-lora",
+            "r4",
+            "key-r4",
+            tmp_path,
+            "base",
+            {},
+            placement=published.record(),
+        )  # r4 is in Ollama, the run before it never was
+        with pytest.raises(StateError, match="never published to Ollama"):
+            rollback(config, "app")
+        assert store.registry.champion(repo_id, "train-lora")["run_id"] == "r4"
+        assert double.digest_of("app-model:latest") == first

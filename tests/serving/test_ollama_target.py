@@ -10,7 +10,7 @@ import pytest
 
 from guardian.errors import ModelError
 from guardian.serving.ollama import (
-    OllamaTarget,
+    OllamaServer,
     OllamaUnavailable,
     chat_format,
     file_digest,
@@ -61,8 +61,8 @@ def test_chat_format_and_names() -> None:
 def test_publish_tags_latest_and_prev_then_rollback_swaps_exact_digests(tmp_path: Path) -> None:
     one, two = small_gguf(tmp_path / "one.gguf", 1), small_gguf(tmp_path / "two.gguf", 2)
     with OllamaDouble() as double:
-        target = OllamaTarget(double.host)
-        assert target.health()
+        target = OllamaServer(double.host)
+        assert target.version()
         first = target.publish(one, "demo", "run1", FMT)
         assert double.model_blob("demo:latest") == file_digest(one) == first.blob
         assert double.digest_of("demo:latest") == first.digest == double.digest_of("demo:run1")
@@ -95,8 +95,8 @@ def test_publish_tags_latest_and_prev_then_rollback_swaps_exact_digests(tmp_path
 
 def _published_twice(
     tmp_path: Path, double: OllamaDouble, timeout: float
-) -> tuple[OllamaTarget, dict[str, str]]:
-    target = OllamaTarget(double.host, timeout=timeout)
+) -> tuple[OllamaServer, dict[str, str]]:
+    target = OllamaServer(double.host, timeout=timeout)
     target.publish(small_gguf(tmp_path / "one.gguf", 1), "demo", "run1", FMT)
     target.publish(small_gguf(tmp_path / "two.gguf", 2), "demo", "run2", FMT)
     return target, target.tags("demo")
@@ -126,7 +126,7 @@ def test_a_failure_leaves_every_tag_as_it_was(tmp_path: Path, fault: str) -> Non
 def test_unreachable_and_refusals_are_one_clear_error(tmp_path: Path) -> None:
     one = small_gguf(tmp_path / "one.gguf", 1)
     with OllamaDouble() as double:
-        target = OllamaTarget(double.host)
+        target = OllamaServer(double.host)
         target.publish(one, "demo", "run1", FMT)
         with pytest.raises(ModelError, match="no :prev"):
             target.rollback("demo")
