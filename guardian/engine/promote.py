@@ -104,8 +104,9 @@ def _promote(
         artifact_key=model.artifact_key,
         model_dir=model.model_dir,
         metrics=(run.evaluation or {}).get("challenger") or {},
+        override=override,
     )
-    placed = publish(config, store, skills, release, override.model_dump() if override else None)
+    placed = publish(config, store, skills, release)
     if override is not None:
         log.warning("promotion forced past the gate", run=run.id, **override.model_dump())
     how = "by override" if override else "by hand"

@@ -67,12 +67,9 @@ def publish(
     store: StateStore,
     skills: SkillsFile,
     release: Release,
-    override: dict[str, Any] | None = None,
 ) -> Placed:
     """Publish to the configured target, then record the champion locally; raises
     TargetUnavailable (nothing changed) when the target cannot take it."""
-    if override is not None:
-        release = release.model_copy(update={"override": override})
     name = config.promote.target
     elsewhere = None
     if name not in (LOCAL, DISABLED):  # `none` stops automatic promotion, not this one

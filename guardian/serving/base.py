@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from guardian.store.records import Override
+
 
 class Release(BaseModel):
     """A trained model about to be promoted, whose it is, and who forced it past the gate."""
@@ -27,7 +29,7 @@ class Release(BaseModel):
     artifact_key: str
     model_dir: Path
     metrics: dict[str, Any]
-    override: dict[str, Any] | None = None
+    override: Override | None = None
 
 
 class Placement(BaseModel):
@@ -50,8 +52,6 @@ class Placement(BaseModel):
     def record(self) -> dict[str, Any]:
         """The JSON-ready form the model registry stores (fields left empty are left out)."""
         return self.model_dump(mode="json", exclude_defaults=True)
-
-    placement = record  # the name engine/promote.py calls it by; remove once it uses record()
 
 
 class Health(BaseModel):

@@ -54,7 +54,7 @@ class LocalTarget:
             base,
             release.metrics,
             digest=digest,
-            override=release.override,
+            override=release.override.model_dump() if release.override else None,
             placement=elsewhere.record() if elsewhere is not None else None,
         )
         log.info("promoted", target=LOCAL, path=str(dest), skill=release.skill)
