@@ -117,6 +117,7 @@ class Pipeline:
             talk=out.talk,
             error=error,
             report_path=str(reports_dir(self.home) / out.run_id),
+            seconds=round(out.finished - out.started, 3),
         )
         self.store.runs.finish(out.run_id, result)
         out.report_dir = write_report(self.store, out.run_id)

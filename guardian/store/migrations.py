@@ -28,7 +28,15 @@ class Migration:
     fn: Callable[[sqlite3.Connection, Path], None] | None = None
 
 
-_RESULT_KEYS = ("decision", "gate_inputs", "note", "warnings", "promoted_path", "override")
+_RESULT_KEYS = (
+    "decision",
+    "gate_inputs",
+    "note",
+    "warnings",
+    "promoted_path",
+    "override",
+    "seconds",
+)
 _EVALUATION_KEYS = (
     "challenger",
     "baseline",
@@ -54,7 +62,7 @@ def _result_from_old_report(conn: sqlite3.Connection, home: Path) -> None:
         evaluation = {k: doc[k] for k in _EVALUATION_KEYS if doc.get(k) is not None}
         conn.execute(
             "UPDATE runs SET gate=?, gate_inputs=?, evaluation=?, note=?, warnings=?,"
-            " promoted_path=?, override=? WHERE id=?",
+            " promoted_path=?, override=?, seconds=? WHERE id=?",
             (
                 _json_or_none(old["decision"]),
                 _json_or_none(old["gate_inputs"]),
@@ -63,6 +71,7 @@ def _result_from_old_report(conn: sqlite3.Connection, home: Path) -> None:
                 json.dumps(old["warnings"] or []),
                 old["promoted_path"],
                 _json_or_none(old["override"]),
+                old["seconds"],
                 run_id,
             ),
         )
@@ -192,7 +201,8 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE runs ADD COLUMN promoted_path TEXT;
         ALTER TABLE runs ADD COLUMN talk TEXT;
-        ALTER TABLE runs ADD COLUMN override TEXT
+        ALTER TABLE runs ADD COLUMN override TEXT;
+        ALTER TABLE runs ADD COLUMN seconds REAL
         """,
         _result_from_old_report,
     ),

@@ -82,6 +82,7 @@ class RunResult(BaseModel):
     override: Override | None = None
     error: str | None = None
     report_path: str | None = None
+    seconds: float | None = None  # wall time, measured by the process that ran it
 
     @property
     def verdict(self) -> str | None:

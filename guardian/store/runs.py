@@ -51,7 +51,7 @@ class RunLog:
             c.execute(
                 "UPDATE runs SET status=?, decision=?, report_path=?, error=?, finished_at=?,"
                 " gate=?, gate_inputs=?, evaluation=?, note=?, warnings=?, promoted_path=?,"
-                " talk=?, override=? WHERE id=?",
+                " talk=?, override=?, seconds=? WHERE id=?",
                 (
                     str(result.status),
                     result.verdict,
@@ -66,6 +66,7 @@ class RunLog:
                     result.promoted_path,
                     result.talk,
                     _dump(result.override),
+                    result.seconds,
                     run_id,
                 ),
             )

@@ -231,3 +231,28 @@ def test_repo_lock_reports_only_its_own_acquisition_as_busy(tmp_path: Path) -> N
         )
     assert proc.returncode != 0
     assert f"another run is in progress (pid {os.getpid()})" in proc.stderr
+
+
+def test_plain_dataset_playbook_runs_to_a_report(
+    tmp_path: Path, tiny_base: Path, demo_repo: Path, guardian_home: Path
+) -> None:
+    # mine -> synthesize (raft: false) -> validate, as a new user would try first
+    config_path = write_setup(tmp_path, tiny_base)
+    doc = yaml.safe_load((tmp_path / "skills.yaml").read_text())
+    doc["skills"]["synthesize"]["params"]["raft"] = False
+    doc["playbooks"]["plain"] = {"skills": ["mine", "synthesize", "validate"]}
+    (tmp_path / "skills.yaml").write_text(yaml.safe_dump(doc))
+    cfg = load_config(config_path)
+    pipe = Pipeline(cfg, load_skills(cfg.skills_path))
+    try:
+        done = pipe.run_once(demo_repo, "plain")
+    finally:
+        pipe.close()
+    assert done.status == "succeeded" and done.decision is None
+    md = (done.report_dir / "report.md").read_text()
+    assert md.startswith("# Repo Guardian report — NO DECISION") and "no gate decision" in md
+    report = json.loads((done.report_dir / "report.json").read_text())
+    assert [s["step"] for s in report["steps"]] == ["mine", "synthesize", "validate"]
+    card = dict(report["card"])
+    assert card["samples kept"].startswith("test ") and "train " in card["samples kept"]
+    assert "RAFT samples with the oracle document" not in card

@@ -179,7 +179,7 @@ def build_report(store: StateStore, run: RunRecord, records: list[StepRecord]) -
         "status": str(run.status),
         "started": started,
         "finished": finished,
-        "seconds": round(max(finished - started, 0.0), 3),
+        "seconds": run.seconds if run.seconds is not None else round(finished - started, 3),
         "decision": run.gate.model_dump() if run.gate else None,
         "promoted_path": run.promoted_path,
         "note": run.note,
