@@ -30,46 +30,13 @@ def validate(
     skills: Annotated[Path | None, typer.Option(help="skills.yaml to check")] = None,
 ) -> None:
     """Check config.yaml and skills.yaml; print every problem at once (exit 1 if any)."""
-    from guardian.config.settings import find_config, load_config
-    from guardian.config.skills import config_problems
-    from guardian.errors import ModelError
-    from guardian.ml.base_model import resolve_base
-    from guardian.steps import load_skills
+    from guardian.engine.check import check_config
 
-    problems: list[str] = []
-    cfg = None
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        problems += exc.problems or [str(exc)]
-    label = cfg.source.name if cfg is not None and cfg.source else "config"
-    if cfg is not None:
-        try:
-            ref = resolve_base(cfg.base_model, cfg.home, convert=False)
-            if cfg.promote.target == "ollama" and ref.kind not in ("alias", "gguf"):
-                problems.append(
-                    f"{label}: promote.target: ollama needs a GGUF or alias base_model "
-                    f"(the export takes its tokenizer from the base's GGUF; got {ref.kind})"
-                )
-        except ModelError as exc:
-            problems.append(f"{label}: base_model: {exc}")
-    skills_path = skills or (skills_path_of(cfg) if cfg else None)
-    if skills_path is not None:
-        try:
-            doc = load_skills(skills_path)
-            out.print(
-                f"{skills_path}: ok ({len(doc.skills)} skills, {len(doc.playbooks)} playbooks)",
-                highlight=False,
-            )
-            if cfg is not None:
-                repos = [(r.path, r.playbook) for r in cfg.repos]
-                problems += config_problems(label, repos, cfg.default_playbook, doc)
-        except ConfigError as exc:
-            problems += exc.problems or [str(exc)]
-    if cfg is not None and not problems:
-        out.print(f"{find_config(config) or 'config (defaults)'}: ok", highlight=False)
-    if problems:
-        raise ConfigError(problems[0], problems)
+    result = check_config(config, skills)
+    for ok in (result.skills_ok, result.config_ok):
+        if ok is not None:
+            out.print(ok, highlight=False)
+    result.raise_problems()
 
 
 @app.command()

@@ -16,6 +16,7 @@ import typer
 from guardian.cli.app import ConfigOpt, app, err, handled, out, setup
 from guardian.cli.outputs import check_out_dir, check_out_file, place_dir, place_file, workspace
 from guardian.errors import DataError
+from guardian.ml.adapters import is_model_dir
 
 
 def _standalone(
@@ -238,8 +239,10 @@ def evaluate(
 
     cfg = setup(config)
     for role, given in (("model", model_dir), ("--baseline", baseline)):
-        if given is not None and not (given / "adapter").is_dir():
-            raise DataError(f"{given}: not a trained model dir (no adapter/) [{role}]")
+        if given is not None and not is_model_dir(given):
+            raise DataError(
+                f"{given}: not a trained model dir (no adapter/adapter_config.json) [{role}]"
+            )
     if not data.exists():
         raise DataError(f"{data}: file not found")
     items_file = out_file.with_suffix(".items.jsonl")

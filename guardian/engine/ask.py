@@ -24,6 +24,7 @@ from guardian.core.schema import Chunk, Sample
 from guardian.engine.keys import model_skill, resolve_params
 from guardian.errors import ConfigError, ModelError
 from guardian.evaluation.metrics import final_answer
+from guardian.ml.adapters import is_model_dir, load_adapter
 from guardian.steps import get_step
 from guardian.steps.base import StepContext
 from guardian.store.artifacts import scratch_root
@@ -110,18 +111,13 @@ class Asker:
         self.setup = setup
         self.index = index
         model_dir = setup.model_dir
-        if model_dir is not None and not (model_dir / "adapter" / "adapter_config.json").is_file():
+        if model_dir is not None and not is_model_dir(model_dir):
             raise ModelError(f"{model_dir}: not a model dir (no adapter/adapter_config.json)")
         ref = resolve_base(setup.base, home)
         model: Any
         model, self.tok = load_model_and_tokenizer(ref.path)
         if model_dir is not None:
-            from peft import PeftModel
-
-            try:
-                model = PeftModel.from_pretrained(model, str(model_dir / "adapter"))
-            except Exception as exc:  # peft on files from disk: any failure is a broken adapter
-                raise ModelError(f"{model_dir}: cannot load adapter ({exc})") from exc
+            model = load_adapter(model, model_dir / "adapter")
         self.model = model.eval()
 
     def ask(

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guardian.errors import StepError
+from guardian.errors import ModelError, StepError
+from guardian.ml import adapters
 
-__all__ = ["ADAPTER_WEIGHTS", "Role", "adapter_dir", "load_roles"]
+__all__ = ["Role", "load_roles"]
 
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 
@@ -38,23 +38,23 @@ class Role:
     same_tokens: bool = True  # False: another tokenizer, so no comparable perplexity
 
 
-def adapter_dir(model_dir: Path) -> Path:
-    """The adapter folder of a train output, checked to hold a config and weights."""
-    adapter = model_dir / "adapter"
-    if not (adapter / "adapter_config.json").is_file():
-        raise StepError(f"{adapter}: no adapter_config.json (is {model_dir} a train output?)")
-    if not any((adapter / n).is_file() for n in ADAPTER_WEIGHTS):
-        raise StepError(f"{adapter}: no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})")
-    return adapter
-
-
-def _peft(base: Any, adapter: Path, name: str) -> Any:
-    from peft import PeftModel
-
+@contextlib.contextmanager
+def _as_step_error() -> Iterator[None]:
+    """A missing or broken adapter is this step's failure, reported as a StepError."""
     try:
-        return PeftModel.from_pretrained(base, str(adapter), adapter_name=name)
-    except Exception as exc:  # peft on files from disk: any failure means a broken adapter
-        raise StepError(f"cannot load adapter {adapter} ({type(exc).__name__}: {exc})") from exc
+        yield
+    except ModelError as exc:
+        raise StepError(str(exc)) from exc
+
+
+def _adapter_dir(model_dir: Path) -> Path:
+    with _as_step_error():
+        return adapters.adapter_dir(model_dir)
+
+
+def _load(model: Any, adapter: Path, name: str) -> Any:
+    with _as_step_error():
+        return adapters.load_adapter(model, adapter, name)
 
 
 def _switch(model: Any, name: str) -> Callable[[], AbstractContextManager[None]]:
@@ -74,29 +74,24 @@ def load_roles(
 
     from guardian.ml.base_model import base_of, base_record, load_model_and_tokenizer
 
-    challenger_adapter = adapter_dir(challenger_dir)
-    champion_adapter = adapter_dir(baseline_dir) if baseline_dir is not None else None
+    challenger_adapter = _adapter_dir(challenger_dir)
+    champion_adapter = _adapter_dir(baseline_dir) if baseline_dir is not None else None
     foreign = baseline_dir is not None and (
         base_record(baseline_dir).fingerprint != base_record(challenger_dir).fingerprint
     )
     ref = base_of(challenger_dir, home)
     torch.manual_seed(seed)
     base, tok = load_model_and_tokenizer(ref.path)
-    model = _peft(base, challenger_adapter, CHALLENGER).eval()
+    model = _load(base, challenger_adapter, CHALLENGER).eval()
     challenger = Role("challenger", challenger_dir.name, model, tok, _switch(model, CHALLENGER))
     if baseline_dir is None or champion_adapter is None:
         return challenger, Role("baseline", f"base:{ref.spec}", model, tok, model.disable_adapter)
     if not foreign:
-        try:
-            model.load_adapter(str(champion_adapter), adapter_name=CHAMPION)
-        except Exception as exc:  # as in _peft
-            raise StepError(
-                f"cannot load adapter {champion_adapter} ({type(exc).__name__}: {exc})"
-            ) from exc
+        _load(model, champion_adapter, CHAMPION)
         return challenger, Role("baseline", baseline_dir.name, model, tok, _switch(model, CHAMPION))
     other = base_of(baseline_dir, home)
     other_base, other_tok = load_model_and_tokenizer(other.path)
-    champ = _peft(other_base, champion_adapter, CHAMPION).eval()
+    champ = _load(other_base, champion_adapter, CHAMPION).eval()
     return challenger, Role(
         "baseline", baseline_dir.name, champ, other_tok, contextlib.nullcontext, same_tokens=False
     )

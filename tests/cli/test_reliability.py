@@ -163,6 +163,19 @@ def test_out_paths_that_cannot_be_written_fail_before_any_work(
     one_error(guardian("mine", str(repo), "--out", str(blocker / "c.jsonl")), "not a directory")
 
 
+def test_evaluate_refuses_a_dir_that_is_not_a_train_output(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    (model / "adapter").mkdir(parents=True)
+    data = samples_file(tmp_path / "data.jsonl")
+    args = ("evaluate", str(model), "--data", str(data), "--out", str(tmp_path / "e.json"))
+    one_error(
+        guardian(*args), f"{model}: not a trained model dir", "adapter_config.json", "[model]"
+    )
+    (model / "adapter" / "adapter_config.json").write_text("{}")
+    proc = guardian(*args, "--baseline", str(tmp_path))
+    one_error(proc, f"{tmp_path}: not a trained model dir", "[--baseline]")
+
+
 def test_non_utf8_jsonl_is_one_line(tmp_path: Path, tiny_base: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"input": "q", "output": "an answer"}\n{"input": "\xff\xfe"}\n')
