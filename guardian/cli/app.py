@@ -94,12 +94,9 @@ def setup(config_path: Path | None) -> Any:
 def skills_path_of(cfg: Any) -> Path:
     """The skills file a config means: the one it names, or the packaged one when the config
     is the built-in default and names none that exists."""
-    from guardian.config.skills import default_skills_path
+    from guardian.engine.check import skills_path_of as engine_skills_path_of
 
-    path: Path = cfg.skills_path
-    if not path.exists() and cfg.source is None:
-        path = default_skills_path()
-    return path
+    return engine_skills_path_of(cfg)
 
 
 def skills_of(cfg: Any) -> Any:

@@ -21,7 +21,8 @@ from guardian.config.skills import SkillsFile
 from guardian.core.fsutil import scratch_dir
 from guardian.core.jsonl import read_jsonl
 from guardian.core.schema import Chunk, Sample
-from guardian.engine.keys import model_skill, resolve_params
+from guardian.engine.keys import resolve_params
+from guardian.engine.resolve import champion_model
 from guardian.errors import ConfigError, ModelError
 from guardian.evaluation.metrics import final_answer
 from guardian.ml.adapters import is_model_dir, load_adapter
@@ -31,6 +32,7 @@ from guardian.store.artifacts import scratch_root
 
 if TYPE_CHECKING:
     from guardian.data.context import ContextIndex
+    from guardian.store.state import StateStore
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +59,12 @@ class AskSetup:
 
 
 def ask_setup(
-    cfg: GuardianConfig, skills: SkillsFile, playbook: str, repo: Path, model: str, store: Any
+    cfg: GuardianConfig,
+    skills: SkillsFile,
+    playbook: str,
+    repo: Path,
+    model: str,
+    store: StateStore,
 ) -> AskSetup:
     """Resolve which model answers (`champion`, `base` or a dir) and the playbook's settings."""
     book = skills.playbook(playbook)
@@ -80,15 +87,8 @@ def ask_setup(
         return AskSetup(None, base, mine_params, synth, f"base:{base}")
     if model != "champion":
         return AskSetup(Path(model).expanduser(), base, mine_params, synth, model)
-    skill_name = model_skill(skills, book)
-    repo_id = store.db.repo_id(repo)
-    champ = store.registry.champion(repo_id, skill_name) if repo_id and skill_name else None
-    if champ is None:
-        raise ModelError(
-            f"{repo}: no champion model yet for playbook '{playbook}' "
-            "(run `guardian run-once` first, or pass --model base)"
-        )
-    return AskSetup(Path(champ["path"]), base, mine_params, synth, f"champion:{champ['run_id']}")
+    champ = champion_model(store, skills, repo, playbook)
+    return AskSetup(champ.model_dir, base, mine_params, synth, champ.name)
 
 
 def current_chunks(repo: Path, home: Path, mine_params: Any) -> list[Chunk]:

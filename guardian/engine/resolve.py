@@ -15,6 +15,7 @@ from guardian.config.settings import GuardianConfig
 from guardian.config.skills import SkillsFile
 from guardian.engine.keys import model_skill
 from guardian.errors import ConfigError, ModelError, StateError
+from guardian.ml.adapters import is_model_dir
 from guardian.store.artifacts import ArtifactStore
 from guardian.store.db import RUN_ID
 from guardian.store.state import StateStore
@@ -31,11 +32,6 @@ class ResolvedModel(BaseModel):
     run_id: str | None = None
     skill: str | None = None
     artifact_key: str | None = None
-
-
-def is_model_dir(path: Path) -> bool:
-    """Whether `path` is a train output dir (it holds a LoRA adapter with its config)."""
-    return (path / "adapter" / "adapter_config.json").is_file()
 
 
 def run_model(store: StateStore, skills: SkillsFile, run_id: str) -> ResolvedModel:
@@ -69,7 +65,7 @@ def champion_model(
     repo_id = store.db.repo_id(repo)
     champ = store.registry.champion(repo_id, skill) if repo_id and skill else None
     if champ is None:
-        raise StateError(
+        raise ModelError(
             f"{repo}: no champion model yet for playbook '{playbook_name}' "
             "(run `guardian run-once` first, or pass --model base)"
         )
