@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from guardian.cli.app import ConfigOpt, app, handled, line, setup
 
+if TYPE_CHECKING:
+    from guardian.store.records import ModelRecord
+
 PRIMARY = ("probe_open", "probe", "exact_match", "perplexity")
 
 
-def _where(model: dict[str, Any]) -> str:
+def _where(model: ModelRecord) -> str:
     """Where a model lives: its Ollama tag and digest, and its local dir."""
-    placement = model.get("placement") or {}
-    if placement.get("target") == "ollama":
-        digest = str(placement.get("digest", ""))[7:19]
-        return f"ollama {placement['name']}:{placement['tag']} ({digest}) + {model['path']}"
-    return str(model["path"])
+    placement = model.placement
+    if placement is not None and placement.target == "ollama":
+        return f"ollama {placement.name}:{placement.tag} ({placement.digest[7:19]}) + {model.path}"
+    return model.path
 
 
 def _metric(metrics: dict[str, Any]) -> str:
@@ -42,17 +44,17 @@ def models(
     cfg = setup(config)
     with StateStore(cfg.home) as store:
         rows = store.registry.models()
-    rows = [r for r in rows if every or r["status"] != "retired"]
+    rows = [r for r in rows if every or r.status != "retired"]
     if not rows:
         line(f"{cfg.home}: no promoted models yet")
     for r in rows:
         if as_json:
-            line(json.dumps(r, default=str, sort_keys=True))
+            line(json.dumps(r.model_dump(mode="json"), sort_keys=True))
             continue
-        forced = " (forced)" if r.get("override") else ""
+        forced = " (forced)" if r.override else ""
         line(
-            f"{r['repo_name']}/{r['skill']}  {r['status']:<9} run {r['run_id']}  "
-            f"{_metric(r.get('metrics') or {})}{forced}  {r['promoted_at']}  {_where(r)}"
+            f"{r.repo_name}/{r.skill}  {r.status:<9} run {r.run_id}  "
+            f"{_metric(r.metrics)}{forced}  {r.promoted_at}  {_where(r)}"
         )
 
 
@@ -67,4 +69,4 @@ def rollback(
 
     cfg = setup(config)
     model = roll_back(cfg, name)
-    line(f"rolled back {name}: run {model['run_id']} is in service again ({_where(model)})")
+    line(f"rolled back {name}: run {model.run_id} is in service again ({_where(model)})")

@@ -59,11 +59,11 @@ def _artifacts(artifacts: ArtifactStore) -> list[Finding]:
 def _champions(store: StateStore) -> list[Finding]:
     found: list[Finding] = []
     for champ in store.registry.champions():
-        path = Path(champ["path"])
-        label = f"champion of {champ['repo_name']}/{champ['skill']} (run {champ['run_id']})"
+        path = Path(champ.path)
+        label = f"champion of {champ.repo_name}/{champ.skill} (run {champ.run_id})"
         if not path.is_dir():
             found.append(Finding("champions", f"{label}: missing at {path}", False))
-        elif champ.get("digest") and dir_digest(path) != champ["digest"]:
+        elif champ.digest and dir_digest(path) != champ.digest:
             found.append(Finding("champions", f"{label}: {path} changed since promotion", False))
         else:
             found.append(Finding("champions", f"{label}: ok at {path}", True))

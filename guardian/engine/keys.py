@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -14,6 +13,7 @@ from guardian.config.skills import Playbook, SkillDef, SkillsFile
 from guardian.core.versions import distribution_versions
 from guardian.steps import StepParams, StepSpec, get_step
 from guardian.store.artifacts import cache_key, dir_digest
+from guardian.store.records import ModelRecord
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +103,7 @@ class KeyWalk:
     config: GuardianConfig
     skills: SkillsFile
     commit: str
-    champion: dict[str, Any] | None = None
+    champion: ModelRecord | None = None
     # artifact kind -> (artifact dir, content digest, cache key) of the latest skill providing it
     produced: dict[str, tuple[Path, str, str]] = field(default_factory=dict)
 
@@ -117,8 +117,8 @@ class KeyWalk:
         model = self.produced.get("model")
         champ = self.champion
         if "baseline" in spec.optional_needs and champ and model is not None:
-            champ_path = Path(champ["path"])
-            if champ["artifact_key"] != model[2] and usable_champion(champ_path, model[0]):
+            champ_path = Path(champ.path)
+            if champ.artifact_key != model[2] and usable_champion(champ_path, model[0]):
                 inputs["baseline"] = champ_path
                 digests["baseline"] = dir_digest(champ_path)
         key = step_key(spec, params, digests, self.commit, self.config.home)

@@ -59,7 +59,7 @@ def since_commit(store: StateStore, repo_id: int | None, skill: str | None) -> s
         return None
     champ = store.registry.champion(repo_id, skill) if skill else None
     if champ is not None:
-        run = store.runs.get(str(champ["run_id"]))
+        run = store.runs.get(champ.run_id)
         if run is not None and run.commit_sha:
             return run.commit_sha
     last = store.runs.last(repo_id)

@@ -88,9 +88,8 @@ def _promote(
     model = run_model(store, skills, run.id)
     assert model.skill is not None and model.artifact_key is not None and model.model_dir
     champ = store.registry.champion(run.repo_id, model.skill)
-    if champ is not None and champ["artifact_key"] == model.artifact_key:
-        was = Override.model_validate(champ["override"]) if champ.get("override") else None
-        return Promoted(run.id, Path(champ["path"]), was, already=True)
+    if champ is not None and champ.artifact_key == model.artifact_key:
+        return Promoted(run.id, Path(champ.path), champ.override, already=True)
     override = None
     if not passed:
         override = Override(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from guardian.config.settings import GuardianConfig
 from guardian.config.skills import SkillsFile
@@ -23,6 +22,7 @@ from guardian.serving.base import Placement, Release
 from guardian.serving.local import LOCAL, LocalTarget
 from guardian.serving.ollama import OLLAMA, GgufFor
 from guardian.serving.targets import TargetNeeds, build_target
+from guardian.store.records import ModelRecord, ModelStatus
 from guardian.store.state import StateStore
 
 __all__ = ["Placed", "Release", "export_for_ollama", "publish", "rollback", "talk_command"]
@@ -52,13 +52,13 @@ class Placed:
 
     def talk(self, repo: Path | str) -> str:
         """The command a user types to ask the promoted model something."""
-        return talk_command(self.elsewhere.record() if self.elsewhere else None, repo)
+        return talk_command(self.elsewhere, repo)
 
 
-def talk_command(placement: dict[str, Any] | None, repo: Path | str) -> str:
+def talk_command(placement: Placement | None, repo: Path | str) -> str:
     """`ollama run NAME` for a model published to Ollama, else `guardian ask REPO ...`."""
-    if placement and placement.get("target") == OLLAMA:
-        return f"ollama run {placement['name']}"
+    if placement is not None and placement.target == OLLAMA:
+        return f"ollama run {placement.name}"
     return f'guardian ask {repo} "Where is ... defined?"'
 
 
@@ -97,12 +97,12 @@ def _gguf_for(config: GuardianConfig, skills: SkillsFile) -> GgufFor:
     return gguf
 
 
-def rollback(config: GuardianConfig, name: str) -> dict[str, Any]:
+def rollback(config: GuardianConfig, name: str) -> ModelRecord:
     """Make the previous model the champion again, on the target it is served from and in
     the registry; `name` is a repo name or an Ollama model name."""
     with StateStore(config.home) as store:
         champ = _champion_named(store, name)
-        repo_id, skill = int(champ["repo_id"]), str(champ["skill"])
+        repo_id, skill = champ.repo_id, champ.skill
         prev = store.registry.previous(repo_id, skill)
         if prev is None:
             raise StateError(f"{name}: no previous model to roll back to")
@@ -112,32 +112,25 @@ def rollback(config: GuardianConfig, name: str) -> dict[str, Any]:
         return store.registry.rollback(repo_id, skill)
 
 
-def _placements(model: dict[str, Any]) -> list[Placement]:
+def _placements(model: ModelRecord) -> list[Placement]:
     """Where a registry record says its model is: the local dir, then the target it was
     published to, if any (the last is where it is served from)."""
-    local = Placement(
-        target=LOCAL,
-        name=str(model["path"]),
-        tag=str(model["run_id"]),
-        digest=str(model.get("digest") or ""),
-    )
-    recorded = model.get("placement")
-    return [local, Placement.model_validate(recorded)] if recorded else [local]
+    local = Placement(target=LOCAL, name=model.path, tag=model.run_id, digest=model.digest or "")
+    return [local, model.placement] if model.placement is not None else [local]
 
 
-def _champion_named(store: StateStore, name: str) -> dict[str, Any]:
+def _champion_named(store: StateStore, name: str) -> ModelRecord:
     champions = [
         m
         for m in store.registry.models()
-        if m["status"] == "champion"
+        if m.status == ModelStatus.CHAMPION
         and (
-            m["repo_name"] == name
-            or any(p.name == name for p in _placements(m) if p.target != LOCAL)
+            m.repo_name == name or any(p.name == name for p in _placements(m) if p.target != LOCAL)
         )
     ]
     if not champions:
         raise ConfigError(f"{name}: no promoted model by that repo or Ollama name")
     if len(champions) > 1:
-        skills = ", ".join(str(m["skill"]) for m in champions)
+        skills = ", ".join(m.skill for m in champions)
         raise ConfigError(f"{name}: several champions ({skills}); use the Ollama name")
     return champions[0]

@@ -71,11 +71,11 @@ def champion_model(
         )
     return ResolvedModel(
         kind="champion",
-        model_dir=Path(champ["path"]),
-        name=f"champion:{champ['run_id']}",
-        run_id=str(champ["run_id"]),
+        model_dir=Path(champ.path),
+        name=f"champion:{champ.run_id}",
+        run_id=champ.run_id,
         skill=skill,
-        artifact_key=str(champ["artifact_key"]),
+        artifact_key=champ.artifact_key,
     )
 
 

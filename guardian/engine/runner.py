@@ -234,15 +234,15 @@ class Pipeline:
         champ = self.store.registry.champion(repo_id, train_skill) if train_skill else None
         model = walk.produced.get("model")
         model_key = model[2] if model is not None else None
-        if champ and model_key and champ["artifact_key"] == model_key:
-            out.note = f"this model is already the champion (promoted by run {champ['run_id']})"
+        if champ and model_key and champ.artifact_key == model_key:
+            out.note = f"this model is already the champion (promoted by run {champ.run_id})"
             out.decision = Decision(
                 passed=True,
                 reasons=["PASS challenger is identical to the current champion; nothing to do"],
                 baseline_kind="champion",
             )
-            out.promoted_path = Path(champ["path"])
-            out.talk = talk_command(champ.get("placement"), out.repo)
+            out.promoted_path = Path(champ.path)
+            out.talk = talk_command(champ.placement, out.repo)
             return
         kind = str(out.metrics.get("baseline_kind", "base"))
         baseline, differences = out.metrics.get("baseline"), out.metrics.get("difference_ci")
@@ -250,12 +250,12 @@ class Pipeline:
             out.warnings.append(str(out.metrics["baseline_note"]))
         if champ is not None and kind == "base":  # a champion that could not be scored
             kind = "champion (recorded metrics)"
-            recorded = champ.get("metrics") or {}
+            recorded = champ.metrics
             baseline = {k: v for k, v in recorded.items() if k in TOKENIZER_FREE}
             differences = None
             out.warnings.append(
-                f"the champion from run {champ['run_id']} could not be scored (its files are "
-                f"missing at {champ['path']}): the challenger is judged against the "
+                f"the champion from run {champ.run_id} could not be scored (its files are "
+                f"missing at {champ.path}): the challenger is judged against the "
                 "tokenizer-free metrics recorded when it was promoted, on that run's items"
             )
         n_train = next((s.metrics.get("n_train") for s in out.steps if s.step == "train"), None)

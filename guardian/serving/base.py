@@ -14,7 +14,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from guardian.store.records import Override
+from guardian.store.records import Override, Placement
+
+__all__ = ["Health", "Placement", "PromotionTarget", "Release"]
 
 
 class Release(BaseModel):
@@ -30,28 +32,6 @@ class Release(BaseModel):
     model_dir: Path
     metrics: dict[str, Any]
     override: Override | None = None
-
-
-class Placement(BaseModel):
-    """Where one target put a model: enough to find it again and to undo it.
-
-    `name` is the model's dir for the local target and the model name in Ollama; `host` is
-    the server holding it (empty for a local dir); `tag` the run's tag there; `digest` what
-    the content must hash to; `blob` the uploaded file's digest where there is one.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    target: str
-    host: str = ""
-    name: str
-    tag: str = ""
-    digest: str = ""
-    blob: str = ""
-
-    def record(self) -> dict[str, Any]:
-        """The JSON-ready form the model registry stores (fields left empty are left out)."""
-        return self.model_dump(mode="json", exclude_defaults=True)
 
 
 class Health(BaseModel):

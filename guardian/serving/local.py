@@ -54,8 +54,8 @@ class LocalTarget:
             base,
             release.metrics,
             digest=digest,
-            override=release.override.model_dump() if release.override else None,
-            placement=elsewhere.record() if elsewhere is not None else None,
+            override=release.override,
+            placement=elsewhere,
         )
         log.info("promoted", target=LOCAL, path=str(dest), skill=release.skill)
         return Placement(target=LOCAL, name=str(dest), tag=release.run_id, digest=digest)

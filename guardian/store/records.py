@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class RunStatus(StrEnum):
@@ -127,3 +127,52 @@ class StepRecord(BaseModel):
     error: str | None = None
     started_at: str
     finished_at: str | None = None
+
+
+class Placement(BaseModel):
+    """Where one promotion target put a model: enough to find it again and to undo it.
+
+    `name` is the model's dir for the local target and the model name in Ollama; `host` is
+    the server holding it (empty for a local dir); `tag` the run's tag there; `digest` what
+    the content must hash to; `blob` the uploaded file's digest where there is one.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    host: str = ""
+    name: str
+    tag: str = ""
+    digest: str = ""
+    blob: str = ""
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-ready form the model registry stores (fields left empty are left out)."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+class ModelStatus(StrEnum):
+    """A promoted model's place in its repo+skill history."""
+
+    CHAMPION = "champion"
+    PREVIOUS = "previous"  # what a rollback goes back to
+    RETIRED = "retired"
+
+
+class ModelRecord(BaseModel):
+    """One promoted model: whose, from which run, where its files are and how it scored."""
+
+    id: int
+    repo_id: int
+    repo_name: str = ""
+    skill: str
+    run_id: str
+    artifact_key: str
+    path: str
+    base: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    status: ModelStatus
+    promoted_at: str
+    digest: str | None = None  # of the promoted dir, for `guardian doctor`
+    override: Override | None = None
+    placement: Placement | None = None  # where else it was published (Ollama)

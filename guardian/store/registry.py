@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from guardian.errors import StateError
 from guardian.store.db import Database, now
+from guardian.store.records import ModelRecord, ModelStatus, Override, Placement
 
 
 class Registry:
@@ -16,7 +18,7 @@ class Registry:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def champion(self, repo_id: int, skill: str) -> dict[str, Any] | None:
+    def champion(self, repo_id: int, skill: str) -> ModelRecord | None:
         """The current champion model for repo+skill, or None."""
         row = self.db.conn.execute(
             "SELECT * FROM models WHERE repo_id=? AND skill=? AND status='champion'"
@@ -27,7 +29,7 @@ class Registry:
             return None
         return _decoded(row)
 
-    def previous(self, repo_id: int, skill: str) -> dict[str, Any] | None:
+    def previous(self, repo_id: int, skill: str) -> ModelRecord | None:
         """The model the champion replaced (what a rollback goes back to), or None."""
         row = self.db.conn.execute(
             "SELECT * FROM models WHERE repo_id=? AND skill=? AND status='previous'"
@@ -36,17 +38,17 @@ class Registry:
         ).fetchone()
         return _decoded(row) if row else None
 
-    def rollback(self, repo_id: int, skill: str) -> dict[str, Any]:
+    def rollback(self, repo_id: int, skill: str) -> ModelRecord:
         """Swap champion and previous for repo+skill; returns the new champion."""
         champ, prev = self.champion(repo_id, skill), self.previous(repo_id, skill)
         if champ is None or prev is None:
             raise StateError(f"repo {repo_id} / {skill}: no previous model to roll back to")
         with self.db.tx() as c:
-            c.execute("UPDATE models SET status='previous' WHERE id=?", (champ["id"],))
+            c.execute("UPDATE models SET status='previous' WHERE id=?", (champ.id,))
             c.execute(
-                "UPDATE models SET status='champion', promoted_at=? WHERE id=?", (now(), prev["id"])
+                "UPDATE models SET status='champion', promoted_at=? WHERE id=?", (now(), prev.id)
             )
-        return {**prev, "status": "champion"}
+        return prev.model_copy(update={"status": ModelStatus.CHAMPION})
 
     def promote(
         self,
@@ -58,8 +60,8 @@ class Registry:
         base: str,
         metrics: dict[str, Any],
         digest: str | None = None,
-        override: dict[str, Any] | None = None,
-        placement: dict[str, Any] | None = None,
+        override: Override | None = None,
+        placement: Placement | None = None,
     ) -> int:
         """Make a model the champion; the previous champion is kept as 'previous'.
 
@@ -92,21 +94,21 @@ class Registry:
                     json.dumps(metrics),
                     now(),
                     digest,
-                    json.dumps(override) if override is not None else None,
-                    json.dumps(placement) if placement is not None else None,
+                    override.model_dump_json() if override is not None else None,
+                    json.dumps(placement.record()) if placement is not None else None,
                 ),
             )
             return int(cur.lastrowid or 0)
 
-    def champions(self) -> list[dict[str, Any]]:
+    def champions(self) -> list[ModelRecord]:
         """Every current champion (one per repo+skill), with its repo's name."""
         rows = self.db.conn.execute(
             "SELECT models.*, repos.name AS repo_name FROM models"
             " JOIN repos ON repos.id = models.repo_id WHERE status='champion' ORDER BY models.id"
         ).fetchall()
-        return [dict(r) for r in rows]
+        return [_decoded(r) for r in rows]
 
-    def models(self, repo_id: int | None = None) -> list[dict[str, Any]]:
+    def models(self, repo_id: int | None = None) -> list[ModelRecord]:
         """All model records with their repo's name, newest first (JSON fields decoded)."""
         sql = (
             "SELECT models.*, repos.name AS repo_name FROM models"
@@ -120,10 +122,10 @@ class Registry:
         return [_decoded(r) for r in rows]
 
 
-def _decoded(row: Any) -> dict[str, Any]:
-    """A models row as a dict, its metrics, override and placement JSON parsed."""
+def _decoded(row: sqlite3.Row) -> ModelRecord:
+    """A models row as a record, its metrics, override and placement JSON parsed."""
     d = dict(row)
     d["metrics"] = json.loads(d["metrics"]) if d.get("metrics") else {}
     for key in ("override", "placement"):
         d[key] = json.loads(d[key]) if d.get(key) else None
-    return d
+    return ModelRecord.model_validate(d)

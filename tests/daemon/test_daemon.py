@@ -255,6 +255,6 @@ def test_the_daemon_retries_a_pending_promotion_with_backoff(
         assert done[0]["attempts"] >= 2
         with StateStore(home) as store:
             (champ,) = store.registry.champions()
-            assert champ["run_id"] == run_id
+            assert champ.run_id == run_id
             assert store.runs.get(run_id).status == "succeeded"
         assert daemon.stop(signal.SIGTERM) == 0

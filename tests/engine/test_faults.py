@@ -131,7 +131,7 @@ def test_kill_then_rerun_recovers(
 
     with StateStore(home) as store:  # the champion from commit A is untouched by the kill
         champs = store.registry.champions()
-    assert [Path(c["path"]) for c in champs] == [world["champion"]]
+    assert [Path(c.path) for c in champs] == [world["champion"]]
     assert (world["champion"] / "adapter" / "adapter_model.safetensors").is_file()
 
     rerun = _run(world["config"], world["repo"])  # a stuck lock would raise StateError here
@@ -144,7 +144,7 @@ def test_kill_then_rerun_recovers(
         statuses = [r.status for r in store.runs.recent(limit=3)]
         champs = store.registry.champions()
     assert statuses == ["succeeded", "interrupted", "succeeded"]
-    assert len(champs) == 1 and Path(champs[0]["path"]).is_dir()
+    assert len(champs) == 1 and Path(champs[0].path).is_dir()
 
 
 def _processes_with_env(marker: str) -> list[int]:

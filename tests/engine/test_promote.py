@@ -56,9 +56,9 @@ def test_a_failed_gate_is_overridden_only_with_force_and_a_reason(
     assert (done.path / "adapter" / "adapter_config.json").is_file()
     with StateStore(guardian_home) as store:
         (champ,) = store.registry.champions()
-        assert champ["run_id"] == refused.run_id
-        recorded = store.registry.champion(champ["repo_id"], champ["skill"])
-    assert recorded is not None and recorded["override"] == done.override.model_dump()
+        assert champ.run_id == refused.run_id
+        recorded = store.registry.champion(champ.repo_id, champ.skill)
+    assert recorded is not None and recorded.override == done.override
     report = json.loads((refused.report_dir / "report.json").read_text())
     assert report["override"] == done.override.model_dump()
     assert report["promoted_path"] == str(done.path)

@@ -96,7 +96,7 @@ def test_promote_to_ollama_pending_kill_retry_then_rollback(
         with StateStore(guardian_home) as store:
             (champ,) = store.registry.champions()
             assert store.runs.get(first.run_id).status == "succeeded"
-        assert json.loads(champ["placement"])["digest"] == first_digest
+        assert champ.placement.digest == first_digest
         report = json.loads((first.report_dir / "report.json").read_text())
         assert report["ollama"]["name"] == NAME and report["status"] == "succeeded"
 
@@ -123,7 +123,7 @@ def test_promote_to_ollama_pending_kill_retry_then_rollback(
         assert double.digest_of(f"{NAME}:prev") == second_digest
         with StateStore(guardian_home) as store:
             (champ,) = store.registry.champions()
-        assert champ["run_id"] == first.run_id
+        assert champ.run_id == first.run_id
 
         double.stop()
         again = _cli("rollback", NAME, "--config", str(config_path), env=env)

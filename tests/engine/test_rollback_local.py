@@ -33,10 +33,10 @@ def test_local_rollback_swaps_and_refuses_missing_files(tmp_path: Path) -> None:
             _promote(store, repo_id, "r1", tmp_path / "models")
             rollback(config, "app")
         second = _promote(store, repo_id, "r2", tmp_path / "models")
-    assert rollback(config, "app")["run_id"] == "r1"
+    assert rollback(config, "app").run_id == "r1"
     with StateStore(home) as store:
-        assert store.registry.champion(repo_id, "train-lora")["run_id"] == "r1"
-        assert store.registry.previous(repo_id, "train-lora")["run_id"] == "r2"
+        assert store.registry.champion(repo_id, "train-lora").run_id == "r1"
+        assert store.registry.previous(repo_id, "train-lora").run_id == "r2"
     cli = [sys.executable, "-m", "guardian", "rollback", "app"]
     done = subprocess.run(cli, capture_output=True, text=True, env=os.environ.copy())
     assert done.returncode == 0, done.stderr
@@ -85,15 +85,15 @@ def test_rollback_undoes_the_target_the_champion_was_published_to(tmp_path: Path
                 path,
                 "base",
                 {},
-                placement=published.record(),
+                placement=published,
             )
         first, second = (server.tags("app-model")[run] for run in ("r1", "r2"))
         assert double.digest_of("app-model:latest") == second
 
-        assert rollback(config, "app-model")["run_id"] == "r1"
+        assert rollback(config, "app-model").run_id == "r1"
         assert double.digest_of("app-model:latest") == first
         assert double.digest_of("app-model:prev") == second
-        assert store.registry.champion(repo_id, "train-lora")["run_id"] == "r1"
+        assert store.registry.champion(repo_id, "train-lora").run_id == "r1"
 
         store.registry.promote(repo_id, "train-lora", "r3", "key-r3", tmp_path, "base", {})
         store.registry.promote(
@@ -104,9 +104,9 @@ def test_rollback_undoes_the_target_the_champion_was_published_to(tmp_path: Path
             tmp_path,
             "base",
             {},
-            placement=published.record(),
+            placement=published,
         )  # r4 is in Ollama, the run before it never was
         with pytest.raises(StateError, match="never published to Ollama"):
             rollback(config, "app")
-        assert store.registry.champion(repo_id, "train-lora")["run_id"] == "r4"
+        assert store.registry.champion(repo_id, "train-lora").run_id == "r4"
         assert double.digest_of("app-model:latest") == first

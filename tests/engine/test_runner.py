@@ -107,7 +107,7 @@ def test_run_once_trains_gates_promotes_then_reuses_everything(
     assert rep2["all_cached"] is True
     assert "already the champion" in second.note
     with StateStore(guardian_home) as store:
-        assert [m["status"] for m in store.registry.models()] == ["champion"]
+        assert [m.status for m in store.registry.models()] == ["champion"]
 
 
 def test_new_commit_is_judged_against_the_champion(
@@ -132,7 +132,7 @@ def test_new_commit_is_judged_against_the_champion(
     # the champion's files vanish: it is judged by its recorded metrics, never by the raw base
     with StateStore(guardian_home) as store:
         champion = store.registry.champions()[0]
-    shutil.rmtree(champion["path"])
+    shutil.rmtree(champion.path)
     extra.write_text(extra.read_text() + "\n\ndef blank(text: str) -> bool:\n    return not text\n")
     git(demo_repo, "commit", "-qam", "blank")
     third = run(config_path, demo_repo)

@@ -78,8 +78,8 @@ def test_champion_history(tmp_path: Path) -> None:
         s.registry.promote(repo_id, "train", "r2", "k2", tmp_path / "m2", "base", {"perplexity": 4})
         s.registry.promote(repo_id, "train", "r3", "k3", tmp_path / "m3", "base", {"perplexity": 3})
         champ = s.registry.champion(repo_id, "train")
-        assert champ is not None and champ["run_id"] == "r3" and champ["metrics"]["perplexity"] == 3
-        statuses = [m["status"] for m in s.registry.models(repo_id)]
+        assert champ is not None and champ.run_id == "r3" and champ.metrics["perplexity"] == 3
+        statuses = [m.status for m in s.registry.models(repo_id)]
         assert statuses == ["champion", "previous", "retired"]
 
 
@@ -121,10 +121,10 @@ def test_state_dir_from_before_named_migrations_upgrades_in_place(tmp_path: Path
         assert s.db.schema_version == len(APPLIED)
         repo_id = s.db.conn.execute("SELECT id FROM repos WHERE name = 'demo-repo'").fetchone()[0]
         champ = s.registry.champion(repo_id, "train-lora")
-        assert champ is not None and champ["run_id"] == "20261201T090014Z-d1a353"
-        assert champ["metrics"]["perplexity"] == pytest.approx(6.773, abs=1e-3)
+        assert champ is not None and champ.run_id == "20261201T090014Z-d1a353"
+        assert champ.metrics["perplexity"] == pytest.approx(6.773, abs=1e-3)
         assert s.runs.last(repo_id) is not None
-        assert champ["digest"] is None  # recorded before digests were
+        assert champ.digest is None  # recorded before digests were
 
 
 def _open(home: str) -> None:
@@ -179,4 +179,4 @@ def test_state_dir_from_before_run_results_upgrades_in_place(tmp_path: Path) -> 
         assert rep["gate_inputs"] == old["gate_inputs"]
         repo_id = run.repo_id
         champ = s.registry.champion(repo_id, "train-lora")
-        assert champ is not None and champ["run_id"] == run.id
+        assert champ is not None and champ.run_id == run.id

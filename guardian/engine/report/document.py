@@ -205,9 +205,8 @@ def build_report(store: StateStore, run: RunRecord, records: list[StepRecord]) -
 def _placement(store: StateStore, run: RunRecord) -> dict[str, Any] | None:
     """Where the run's model was published beyond the models dir (an Ollama tag), if it was."""
     for model in store.registry.models(run.repo_id):
-        if model["run_id"] == run.id and model.get("placement"):
-            placement: dict[str, Any] = model["placement"]
-            return placement
+        if model.run_id == run.id and model.placement is not None:
+            return model.placement.record()
     return None
 
 
