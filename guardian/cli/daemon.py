@@ -63,11 +63,11 @@ def status(
         line(f"  schedule {name}: next {when}")
     line(f"queue: {len(found.queue)} job(s)")
     for job in found.queue:
-        reasons = job["payload"].get("reasons", [])
+        reasons = job.payload.reasons
         last = reasons[-1].split(" ", 1)[-1] if reasons else ""
         line(
-            f"  {job['id']} {job['status']:<7} {job['kind']:<7} {job.get('repo_name')} "
-            f"[{job.get('playbook')}] x{job['payload'].get('triggers', 1)} ({last})"
+            f"  {job.id} {job.status:<7} {job.kind:<7} {job.repo_name} "
+            f"[{job.playbook}] x{job.payload.triggers} ({last})"
         )
     for step in found.steps:
         line(f"  now: run {step.run_id} step {step.skill} ({step.step})")

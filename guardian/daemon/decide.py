@@ -5,25 +5,24 @@ what a run whose promotion is pending is owed: a promote job, retried with backo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from guardian.config.skills import SkillsFile
 from guardian.engine.change import event_of
 from guardian.engine.plan import verdict
-from guardian.store.jobs import JobStatus
+from guardian.store.records import JobKind, JobPayload, JobRecord, JobStatus
 from guardian.store.state import StateStore
 
 log = structlog.get_logger(__name__)
 
 
 def decide_job(
-    home: Path, skills: SkillsFile, repo: Path, playbook_name: str, payload: dict[str, Any]
+    home: Path, skills: SkillsFile, repo: Path, playbook_name: str, payload: JobPayload
 ) -> tuple[bool, str]:
     """(run?, why) for a queued run job: its reasons give the event, engine.plan.verdict
     (the same answer `guardian plan` shows) the rest."""
-    reasons = [str(r).split(" ", 1)[-1] for r in payload.get("reasons", [])]
+    reasons = [r.split(" ", 1)[-1] for r in payload.reasons]
     events = {event_of(r) for r in reasons} or {"manual"}
     event = next((e for e in ("manual", "tag", "schedule") if e in events), "commit")
     judged = verdict(home, skills, repo, playbook_name, event)
@@ -31,23 +30,23 @@ def decide_job(
 
 
 def retry_promotion(
-    store: StateStore, job: dict[str, Any], run_id: str | None, backoff: list[float]
+    store: StateStore, job: JobRecord, run_id: str | None, backoff: list[float]
 ) -> None:
     """After exit code 3 (target unreachable): a run job is done and queues a delayed promote
     job for its run; a promote job goes back to the queue with the next, longer delay."""
-    if job["kind"] == "promote":
-        delay = backoff[min(int(job.get("attempts", 1)), len(backoff) - 1)] * 60
-        store.jobs.requeue(str(job["id"]), "promotion still pending", delay)
+    if job.kind == JobKind.PROMOTE:
+        delay = backoff[min(max(job.attempts, 1), len(backoff) - 1)] * 60
+        store.jobs.requeue(job.id, "promotion still pending", delay)
         log.warning("promotion still pending: will retry", run=run_id, minutes=delay / 60)
         return
-    store.jobs.finish(str(job["id"]), JobStatus.DONE, run_id=run_id)
-    if run_id is not None:
+    store.jobs.finish(job.id, JobStatus.DONE, run_id=run_id)
+    if run_id is not None and job.repo_id is not None:
         store.jobs.enqueue(
-            int(job["repo_id"]),
-            str(job["playbook"]),
+            job.repo_id,
+            job.playbook or "",
             f"promotion pending for run {run_id}",
-            kind="promote",
+            kind=JobKind.PROMOTE,
             delay_seconds=backoff[0] * 60,
-            extra={"run_id": run_id},
+            run_id=run_id,
         )
     log.warning("promotion pending: will retry", run=run_id, minutes=backoff[0])

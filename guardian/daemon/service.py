@@ -35,7 +35,7 @@ from guardian.daemon.watch import Change, RepoWatcher, WatchedRepo
 from guardian.engine.trigger import playbook_for, socket_path, wake
 from guardian.errors import GuardianError
 from guardian.steps import load_skills
-from guardian.store.jobs import JobStatus
+from guardian.store.records import JobKind, JobRecord, JobStatus
 from guardian.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -213,19 +213,17 @@ class Daemon:
                 return
             self._start_job(job)
 
-    def _start_job(self, job: dict[str, Any]) -> None:
-        repo = Path(str(job["repo_path"]))
-        job["playbook"] = job.get("playbook") or self._playbook_of(repo)
-        if job["kind"] == "run":
+    def _start_job(self, job: JobRecord) -> None:
+        repo = Path(str(job.repo_path))
+        job = job.model_copy(update={"playbook": job.playbook or self._playbook_of(repo)})
+        if job.kind == JobKind.RUN:
             try:
-                run, why = decide_job(
-                    self.home, self.skills, repo, str(job["playbook"]), job["payload"]
-                )
+                run, why = decide_job(self.home, self.skills, repo, str(job.playbook), job.payload)
             except Exception as exc:  # a deleted repo, a git error: fail the job, not the daemon
                 self._finish(job, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
                 return
             self.decisions[str(repo)] = {"at": time.time(), "run": run, "why": why}
-            log.info("decision", repo=str(repo), run=run, why=why, job=job["id"])
+            log.info("decision", repo=str(repo), run=run, why=why, job=job.id)
             if not run:
                 self._finish(job, JobStatus.DONE, note=f"skipped: {why}")
                 return
@@ -235,10 +233,10 @@ class Daemon:
             self._finish(job, JobStatus.FAILED, error=f"cannot start a worker: {exc}")
             return
         with self._db() as store:
-            store.jobs.set_worker(str(job["id"]), w.proc.pid)
+            store.jobs.set_worker(job.id, w.proc.pid)
         self.workers[w.job_id] = w
-        sd_notify(f"STATUS=running {job['kind']} for {repo.name} (job {job['id']})")
-        log.info("job started", job=job["id"], kind=job["kind"], repo=str(repo), pid=w.proc.pid)
+        sd_notify(f"STATUS=running {job.kind} for {repo.name} (job {job.id})")
+        log.info("job started", job=job.id, kind=str(job.kind), repo=str(repo), pid=w.proc.pid)
 
     def _reap(self) -> None:
         for job_id, w in list(self.workers.items()):
@@ -267,28 +265,26 @@ class Daemon:
             self._finish(job, JobStatus.FAILED, run_id=run_id, error=error)
         sd_notify("STATUS=idle")
 
-    def _run_of(self, job: dict[str, Any], started: float) -> str | None:
-        if job["kind"] == "promote":
-            return str(job["payload"].get("run_id"))
+    def _run_of(self, job: JobRecord, started: float) -> str | None:
+        if job.kind == JobKind.PROMOTE:
+            return job.payload.run_id
         with self._db() as store:
-            recent = store.runs.recent(limit=1, repo_id=int(job["repo_id"]))
+            recent = store.runs.recent(limit=1, repo_id=job.repo_id)
         if recent and _stamp(recent[0].started_at) >= int(started) - 1:
             return recent[0].id
         return None
 
     def _finish(
         self,
-        job: dict[str, Any],
+        job: JobRecord,
         status: JobStatus,
         run_id: str | None = None,
         error: str | None = None,
         note: str | None = None,
     ) -> None:
         with self._db() as store:
-            store.jobs.finish(str(job["id"]), status, run_id=run_id, error=error, note=note)
-        log.info(
-            "job finished", job=job["id"], status=str(status), run=run_id, error=error, note=note
-        )
+            store.jobs.finish(job.id, status, run_id=run_id, error=error, note=note)
+        log.info("job finished", job=job.id, status=str(status), run=run_id, error=error, note=note)
 
     # -- signals, reload, stop ----------------------------------------------------------
     def _install_signals(self) -> None:

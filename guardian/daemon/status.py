@@ -38,8 +38,8 @@ def snapshot(daemon: Any) -> dict[str, Any]:
     workers = [
         WorkerState(
             job=w.job_id,
-            kind=w.job["kind"],
-            repo=w.job.get("repo_path"),
+            kind=str(w.job.kind),
+            repo=w.job.repo_path,
             pid=w.proc.pid,
             since=w.started,
         )

@@ -17,7 +17,8 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from guardian.store.records import JobKind, JobRecord
 
 PENDING_EXIT = 3  # run-once / promote: gate passed, the promotion target was unreachable
 _PR_SET_PDEATHSIG = 1
@@ -33,7 +34,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 class Worker:
     """One running job: its process, log file and when it started."""
 
-    job: dict[str, Any]
+    job: JobRecord
     proc: subprocess.Popen[bytes]
     log_path: Path
     started: float
@@ -42,27 +43,27 @@ class Worker:
     @property
     def job_id(self) -> str:
         """The job this worker runs."""
-        return str(self.job["id"])
+        return self.job.id
 
 
-def command(job: dict[str, Any], config_path: Path | None) -> list[str]:
+def command(job: JobRecord, config_path: Path | None) -> list[str]:
     """The guardian command line that carries out a job."""
     cmd = [sys.executable, "-m", "guardian"]
-    if job["kind"] == "promote":
-        cmd += ["promote", str(job["payload"]["run_id"])]
+    if job.kind == JobKind.PROMOTE:
+        cmd += ["promote", str(job.payload.run_id)]
     else:
-        cmd += ["run-once", str(job["repo_path"]), "--playbook", str(job["playbook"])]
+        cmd += ["run-once", str(job.repo_path), "--playbook", str(job.playbook)]
     if config_path is not None:
         cmd += ["--config", str(config_path)]
     return cmd
 
 
-def spawn(job: dict[str, Any], home: Path, config_path: Path | None) -> Worker:
+def spawn(job: JobRecord, home: Path, config_path: Path | None) -> Worker:
     """Start the child process for a claimed job."""
     log_dir = home / "logs" / "jobs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{job['id']}.log"
-    env = {**os.environ, "GUARDIAN_HOME": str(home), "GUARDIAN_JOB_ID": str(job["id"])}
+    log_path = log_dir / f"{job.id}.log"
+    env = {**os.environ, "GUARDIAN_HOME": str(home), "GUARDIAN_JOB_ID": job.id}
     env.pop("NOTIFY_SOCKET", None)  # only the daemon talks to systemd
     with log_path.open("ab") as log:
         proc = subprocess.Popen(

@@ -8,13 +8,12 @@ name and shape are defined here, once, where both sides can import them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from guardian.core.fsutil import pid_alive
 from guardian.store.db import DB_NAME
-from guardian.store.records import RunRecord, StepRecord
+from guardian.store.records import JobRecord, RunRecord, StepRecord
 from guardian.store.state import StateStore
 
 STATUS_NAME = "daemon.json"
@@ -72,7 +71,7 @@ class Status(DaemonSnapshot):
     Queue, steps and runs are the store's records."""
 
     running: bool = False
-    queue: list[dict[str, Any]] = Field(default_factory=list)
+    queue: list[JobRecord] = Field(default_factory=list)
     steps: list[StepRecord] = Field(default_factory=list)
     last_runs: list[RunRecord] = Field(default_factory=list)
 

@@ -9,30 +9,30 @@ back to the queue when the daemon starts again: its run resumes from the last fi
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from guardian.store.db import Database, now
+from guardian.store.records import JobKind, JobPayload, JobRecord, JobStatus
+
+__all__ = ["MAX_REASONS", "JobKind", "JobQueue", "JobStatus"]
 
 MAX_REASONS = 20
 
 
-class JobStatus(StrEnum):
-    """A job's life: queued, running, then done or failed (or back to queued on restart)."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
+_JOB_SELECT = (
+    "SELECT jobs.*, repos.path AS repo_path, repos.name AS repo_name FROM jobs"
+    " LEFT JOIN repos ON repos.id = jobs.repo_id"
+)
 
 
-def _decoded(row: Any) -> dict[str, Any]:
+def _decoded(row: sqlite3.Row) -> JobRecord:
     d = dict(row)
     d["payload"] = json.loads(d["payload"] or "{}")
-    return d
+    return JobRecord.model_validate(d)
 
 
 class JobQueue:
@@ -46,13 +46,13 @@ class JobQueue:
         repo_id: int,
         playbook: str,
         reason: str,
-        kind: str = "run",
+        kind: JobKind = JobKind.RUN,
         delay_seconds: float = 0.0,
-        extra: dict[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> tuple[str, bool]:
         """Queue a job for repo+playbook, or join the queued one; returns (id, joined).
 
-        `extra` is kept in the job's payload (a promote job's run id)."""
+        `run_id` is kept in the job's payload (the run a promote job promotes)."""
         stamp = now()
         not_before = _after(delay_seconds) if delay_seconds > 0 else None
         with self.db.tx() as c:
@@ -62,23 +62,37 @@ class JobQueue:
                 (repo_id, playbook, kind),
             ).fetchone()
             if row is not None:
-                payload = json.loads(row["payload"] or "{}")
-                reasons = [*payload.get("reasons", []), f"{stamp} {reason}"]
-                payload["reasons"] = reasons[-MAX_REASONS:]
-                payload["triggers"] = int(payload.get("triggers", 1)) + 1
-                payload.update(extra or {})
-                c.execute("UPDATE jobs SET payload=? WHERE id=?", (json.dumps(payload), row["id"]))
+                payload = JobPayload.model_validate_json(row["payload"] or "{}")
+                payload.reasons = [*payload.reasons, f"{stamp} {reason}"][-MAX_REASONS:]
+                payload.triggers += 1
+                payload.run_id = run_id or payload.run_id
+                c.execute(
+                    "UPDATE jobs SET payload=? WHERE id=?", (payload.model_dump_json(), row["id"])
+                )
                 return str(row["id"]), True
             job_id = uuid.uuid4().hex[:12]
-            payload = {"reasons": [f"{stamp} {reason}"], "triggers": 1, **(extra or {})}
+            payload = JobPayload(reasons=[f"{stamp} {reason}"], run_id=run_id)
             c.execute(
                 "INSERT INTO jobs(id, kind, repo_id, playbook, payload, status, created_at,"
                 " not_before) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
-                (job_id, kind, repo_id, playbook, json.dumps(payload), stamp, not_before),
+                (
+                    job_id,
+                    str(kind),
+                    repo_id,
+                    playbook,
+                    payload.model_dump_json(),
+                    stamp,
+                    not_before,
+                ),
             )
             return job_id, False
 
-    def claim(self, pid: int) -> dict[str, Any] | None:
+    @staticmethod
+    def _payload_of(c: sqlite3.Connection, job_id: str) -> JobPayload:
+        row = c.execute("SELECT payload FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return JobPayload.model_validate_json(row["payload"] or "{}") if row else JobPayload()
+
+    def claim(self, pid: int) -> JobRecord | None:
         """Take the oldest due queued job of a repo with nothing running (with its repo's path
         and name); None if none."""
         with self.db.tx() as c:
@@ -96,15 +110,7 @@ class JobQueue:
                 " WHERE id=?",
                 (pid, now(), row["id"]),
             )
-        job = _decoded(row)
-        job.update(status=JobStatus.RUNNING, pid=pid, attempts=int(row["attempts"]) + 1)
-        repo = self.db.conn.execute(
-            "SELECT path, name FROM repos WHERE id=?", (row["repo_id"],)
-        ).fetchone()
-        job.update(
-            repo_path=repo["path"] if repo else None, repo_name=repo["name"] if repo else None
-        )
-        return job
+        return self.get(str(row["id"]))
 
     def set_worker(self, job_id: str, pid: int) -> None:
         """Record the worker process that runs a claimed job."""
@@ -122,26 +128,24 @@ class JobQueue:
         """Mark a job done or failed, with the run it made, the error, and a note (why a job
         was skipped) kept in its payload."""
         with self.db.tx() as c:
-            row = c.execute("SELECT payload FROM jobs WHERE id=?", (job_id,)).fetchone()
-            payload = json.loads(row["payload"] or "{}") if row else {}
+            payload = self._payload_of(c, job_id)
             if note is not None:
-                payload["note"] = note
+                payload.note = note
             c.execute(
                 "UPDATE jobs SET status=?, run_id=COALESCE(?, run_id), error=?, finished_at=?,"
                 " payload=? WHERE id=?",
-                (str(status), run_id, error, now(), json.dumps(payload), job_id),
+                (str(status), run_id, error, now(), payload.model_dump_json(), job_id),
             )
 
     def requeue(self, job_id: str, reason: str, delay_seconds: float = 0.0) -> None:
         """Put a running job back in the queue (stopped by a shutdown, or to retry later)."""
         not_before = _after(delay_seconds) if delay_seconds > 0 else None
         with self.db.tx() as c:
-            row = c.execute("SELECT payload FROM jobs WHERE id=?", (job_id,)).fetchone()
-            payload = json.loads(row["payload"] or "{}") if row else {}
-            payload["reasons"] = [*payload.get("reasons", []), f"{now()} {reason}"][-MAX_REASONS:]
+            payload = self._payload_of(c, job_id)
+            payload.reasons = [*payload.reasons, f"{now()} {reason}"][-MAX_REASONS:]
             c.execute(
                 "UPDATE jobs SET status='queued', pid=NULL, not_before=?, payload=? WHERE id=?",
-                (not_before, json.dumps(payload), job_id),
+                (not_before, payload.model_dump_json(), job_id),
             )
 
     def recover(self, alive: Callable[[int | None], bool]) -> list[str]:
@@ -152,17 +156,14 @@ class JobQueue:
             self.requeue(job_id, "resumed: its worker stopped with the previous daemon")
         return dead
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        """One job, or None."""
-        row = self.db.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+    def get(self, job_id: str) -> JobRecord | None:
+        """One job (with its repo's path and name), or None."""
+        row = self.db.conn.execute(_JOB_SELECT + " WHERE jobs.id=?", (job_id,)).fetchone()
         return _decoded(row) if row else None
 
-    def listed(self, statuses: tuple[str, ...] = (), limit: int = 50) -> list[dict[str, Any]]:
+    def listed(self, statuses: tuple[str, ...] = (), limit: int = 50) -> list[JobRecord]:
         """Jobs (with their repo's path and name), newest first, optionally by status."""
-        sql = (
-            "SELECT jobs.*, repos.path AS repo_path, repos.name AS repo_name FROM jobs"
-            " LEFT JOIN repos ON repos.id = jobs.repo_id"
-        )
+        sql = _JOB_SELECT
         args: tuple[Any, ...] = ()
         if statuses:
             sql += f" WHERE jobs.status IN ({','.join('?' * len(statuses))})"

@@ -176,3 +176,49 @@ class ModelRecord(BaseModel):
     digest: str | None = None  # of the promoted dir, for `guardian doctor`
     override: Override | None = None
     placement: Placement | None = None  # where else it was published (Ollama)
+
+
+class JobStatus(StrEnum):
+    """A job's life: queued, running, then done or failed (or back to queued on restart)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobKind(StrEnum):
+    """What a job does: run a playbook, or retry the promotion of a finished run."""
+
+    RUN = "run"
+    PROMOTE = "promote"
+
+
+class JobPayload(BaseModel):
+    """Why a job exists: its triggers' reasons (stamped), how many joined, a note, a run."""
+
+    reasons: list[str] = Field(default_factory=list)
+    triggers: int = 1
+    note: str | None = None
+    run_id: str | None = None  # the run a promote job promotes
+
+
+class JobRecord(BaseModel):
+    """One row of the queue, with its repo's path and name."""
+
+    id: str
+    kind: JobKind
+    repo_id: int | None = None
+    repo_path: str | None = None
+    repo_name: str | None = None
+    playbook: str | None = None
+    payload: JobPayload = Field(default_factory=JobPayload)
+    status: JobStatus
+    run_id: str | None = None
+    error: str | None = None
+    pid: int | None = None
+    attempts: int = 0
+    not_before: str | None = None
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None

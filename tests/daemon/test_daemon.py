@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from guardian.store.records import RunRecord
+from guardian.store.records import JobRecord, RunRecord
 from guardian.store.state import StateStore
 from tests.engine.test_runner import write_setup
 from tests.polling import wait_for
@@ -82,7 +82,7 @@ class DaemonProc:
         return code
 
 
-def _jobs(home: Path) -> list[dict[str, Any]]:
+def _jobs(home: Path) -> list[JobRecord]:
     with StateStore(home) as store:
         return store.jobs.listed(limit=100)
 
@@ -111,7 +111,7 @@ def setup(tmp_path: Path, tiny_base: Path, demo_repo: Path) -> Iterator[tuple[Da
 
 def _finished_runs(home: Path, n: int) -> list[RunRecord]:
     """The finished runs once `n` of them have been settled by the daemon (job done)."""
-    settled = {j["run_id"] for j in _jobs(home) if j["status"] == "done" and j["run_id"]}
+    settled = {j.run_id for j in _jobs(home) if j.status == "done" and j.run_id}
     done = [r for r in _runs(home) if r.status in ("succeeded", "promotion_pending")]
     return done if len(done) >= n and {r.id for r in done} <= settled else []
 
@@ -124,8 +124,8 @@ def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, 
 
     _commit(repo, 1)  # seen by the watcher
     (run,) = _wait(lambda: _finished_runs(home, 1), "the first run to finish")
-    job = next(j for j in _jobs(home) if j["run_id"] == run.id)
-    assert job["status"] == "done" and job["payload"]["reasons"][0].split(" ")[1].startswith(
+    job = next(j for j in _jobs(home) if j.run_id == run.id)
+    assert job.status == "done" and job.payload.reasons[0].split(" ")[1].startswith(
         ("inotify:", "poll:")
     )
     with StateStore(home) as store:
@@ -148,7 +148,7 @@ def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, 
         return bool(rows) and any((home / "checkpoints").glob("*.pt"))
 
     _wait(training, "the second run to be training with a checkpoint")
-    reasons = [r.split(" ", 1)[1] for j in _jobs(home) for r in j["payload"]["reasons"]]
+    reasons = [r.split(" ", 1)[1] for j in _jobs(home) for r in j.payload.reasons]
     assert "hook:post-commit" in reasons
     assert daemon.stop(signal.SIGTERM) == 0
     interrupted = [r for r in _runs(home) if r.status == "interrupted"]
@@ -156,7 +156,7 @@ def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, 
     queued = [
         j
         for j in _jobs(home)
-        if j["status"] == "queued" and "interrupted by shutdown" in j["payload"]["reasons"][-1]
+        if j.status == "queued" and "interrupted by shutdown" in j.payload.reasons[-1]
     ]
     assert len(queued) == 1  # (a second trigger of the same commit may wait beside it)
     assert not (home / "daemon.sock").exists()
@@ -168,7 +168,7 @@ def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, 
     assert "resum" in log.lower()  # training picked up its checkpoint
     shas = [r.commit_sha for r in runs]
     assert len(set(shas)) == len(shas)  # hook and watcher both saw each commit: one run each
-    skipped = [j["payload"].get("note", "") for j in _jobs(home) if j["payload"].get("note")]
+    skipped = [j.payload.note or "" for j in _jobs(home) if j.payload.note]
     assert all(n.startswith("skipped: HEAD") and "already ran" in n for n in skipped), skipped
     assert daemon.stop(signal.SIGTERM) == 0
 
@@ -189,7 +189,7 @@ def test_sigkill_loses_no_trigger_and_a_killed_worker_fails_its_job(
     pid = _wait(worker_pid, "a worker to start")
     os.kill(pid, signal.SIGKILL)
     failed = _wait(
-        lambda: [j for j in _jobs(home) if j["status"] == "failed"], "the job to be failed", 60
+        lambda: [j for j in _jobs(home) if j.status == "failed"], "the job to be failed", 60
     )
     assert "killed by signal 9" in failed[0]["error"]
     assert daemon.status().get("state") == "running"  # the daemon kept serving
@@ -203,11 +203,11 @@ def test_sigkill_loses_no_trigger_and_a_killed_worker_fails_its_job(
         text=True,
     )
     assert trig.returncode == 0, trig.stderr
-    assert any(j["status"] == "queued" for j in _jobs(home))
+    assert any(j.status == "queued" for j in _jobs(home))
     daemon.start()  # takes over the dead daemon's lock and socket, finds the queued job
     (run,) = _wait(lambda: _finished_runs(home, 1), "the queued run to finish")
-    job = next(j for j in _jobs(home) if j["run_id"] == run.id)
-    assert any("after-kill" in r for r in job["payload"]["reasons"])
+    job = next(j for j in _jobs(home) if j.run_id == run.id)
+    assert any("after-kill" in r for r in job.payload.reasons)
     assert daemon.stop(signal.SIGTERM) == 0
 
 
@@ -235,20 +235,20 @@ def test_the_daemon_retries_a_pending_promotion_with_backoff(
     daemon.start()
     _commit(repo, 1)
 
-    def pending() -> list[dict[str, Any]]:
+    def pending() -> list[JobRecord]:
         jobs = _jobs(home)
-        tried = [j for j in jobs if j["kind"] == "promote" and j["attempts"] >= 1]
+        tried = [j for j in jobs if j.kind == "promote" and j.attempts >= 1]
         return tried if tried and tried[0]["status"] == "queued" else []
 
     (job,) = _wait(pending, "a promote job to have failed against the dead port and wait")
-    run_id = job["payload"]["run_id"]
+    run_id = job.payload.run_id
     with StateStore(home) as store:
         assert store.runs.get(run_id).status == "promotion_pending"
         assert store.registry.champions() == []
     with OllamaDouble(port=port) as double:
         _wait(lambda: double.digest_of("demo-repo:latest"), "the retried promotion to land", 120)
         done = _wait(
-            lambda: [j for j in _jobs(home) if j["id"] == job["id"] and j["status"] == "done"],
+            lambda: [j for j in _jobs(home) if j.id == job.id and j.status == "done"],
             "the promote job to be done",
             60,
         )

@@ -30,10 +30,11 @@ from guardian.daemon.hooks import (
     uninstall,
 )
 from guardian.errors import RepoError
+from guardian.store.records import JobRecord
 from guardian.store.state import StateStore
 from tests.helpers_git import make_git_repo
 
-Jobs = list[dict[str, Any]]
+Jobs = list[JobRecord]
 
 
 def _drain(read_end: int, timeout: float = 30.0) -> None:
@@ -91,8 +92,8 @@ def wait_jobs(home: Path, done: Callable[[Jobs], bool], timeout: float = 20.0) -
         time.sleep(0.05)
 
 
-def reasons(job: dict[str, Any]) -> list[str]:
-    return [r.split(" ", 1)[1] for r in job["payload"]["reasons"]]
+def reasons(job: JobRecord) -> list[str]:
+    return [r.split(" ", 1)[1] for r in job.payload.reasons]
 
 
 @pytest.fixture()
@@ -111,11 +112,11 @@ def test_commit_queues_a_job_and_a_second_commit_joins_it(repo: Path, guardian_h
     assert report.hooks_dir == repo / ".git" / "hooks"
     git(repo, "commit", "-q", "--allow-empty", "-m", "one")
     (job,) = wait_jobs(guardian_home, lambda js: len(js) == 1)
-    assert job["status"] == "queued" and job["repo_path"] == str(repo)
+    assert job.status == "queued" and job.repo_path == str(repo)
     assert reasons(job) == ["hook:post-commit"]
     git(repo, "commit", "-q", "--allow-empty", "-m", "two")
-    (joined,) = wait_jobs(guardian_home, lambda js: js[0]["payload"]["triggers"] == 2)
-    assert joined["id"] == job["id"]
+    (joined,) = wait_jobs(guardian_home, lambda js: js[0].payload.triggers == 2)
+    assert joined.id == job.id
     assert reasons(joined) == ["hook:post-commit", "hook:post-commit"]
 
 
@@ -135,7 +136,7 @@ def test_hook_returns_at_once_with_the_daemon_down(
         assert proc.stdout == proc.stderr == ""
         assert took < 3, took  # the hook's own cost is a benchmark figure (benchmarks/daemon.py)
     # GUARDIAN_HOME was baked in at install time: the jobs land there without it in the env.
-    (job,) = wait_jobs(guardian_home, lambda js: len(js) == 1 and js[0]["payload"]["triggers"] == 3)
+    (job,) = wait_jobs(guardian_home, lambda js: len(js) == 1 and js[0].payload.triggers == 3)
     assert reasons(job) == ["hook:post-commit"] * 3
 
 
@@ -177,7 +178,7 @@ def test_an_existing_hook_is_chained_and_restored_exactly(
     git(repo, "commit", "-q", "--amend", "--allow-empty", "-m", "amended")
     after = git(repo, "rev-parse", "HEAD").stdout.strip()
     assert log.read_text().endswith(f"args: amend\n{before} {after}\n")
-    (job,) = wait_jobs(guardian_home, lambda js: len(js) == 1 and js[0]["payload"]["triggers"] == 3)
+    (job,) = wait_jobs(guardian_home, lambda js: len(js) == 1 and js[0].payload.triggers == 3)
     assert sorted(reasons(job)) == ["hook:post-commit", "hook:post-rewrite", "hook:post-rewrite"]
 
     removed = uninstall(repo)
@@ -214,7 +215,7 @@ def test_core_hooks_path_is_respected(repo: Path, guardian_home: Path) -> None:
     (job,) = wait_jobs(guardian_home, lambda js: len(js) == 1)
     assert reasons(job) == ["hook:post-commit"]
     git(repo, "commit", "-q", "--amend", "--allow-empty", "-m", "two, amended")
-    (job,) = wait_jobs(guardian_home, lambda js: js[0]["payload"]["triggers"] == 3)
+    (job,) = wait_jobs(guardian_home, lambda js: js[0].payload.triggers == 3)
     assert sorted(reasons(job)[1:]) == ["hook:post-commit", "hook:post-rewrite"]
     uninstall(repo)
     assert list((repo / ".githooks").iterdir()) == []

@@ -133,10 +133,10 @@ def test_one_instance_reload_and_no_torch(tmp_path: Path, tiny_base: Path) -> No
 
         def failed() -> list[dict[str, object]]:
             with StateStore(home) as store:
-                return [j for j in store.jobs.listed() if j["status"] == "failed"]
+                return [j for j in store.jobs.listed() if j.status == "failed"]
 
         (job,) = _wait(failed, "the job of the deleted repo to fail", 30)
-        assert "no such directory" in str(job["error"])
+        assert "no such directory" in str(job.error)
         assert daemon.status()["state"] == "running"
     finally:
         assert daemon.stop(signal.SIGTERM) == 0

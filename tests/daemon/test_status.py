@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from guardian.config.settings import GuardianConfig, RepoConfig
 from guardian.daemon.status import snapshot, write_status
 from guardian.engine.status import STATUS_NAME, status
+from guardian.store.records import JobRecord
 
 
 def test_snapshot_is_written_and_read_back(tmp_path: Path, guardian_home: Path) -> None:
@@ -22,7 +23,9 @@ def test_snapshot_is_written_and_read_back(tmp_path: Path, guardian_home: Path) 
     said = {"at": 1234.5, "run": True, "why": "3 changed lines"}
     worker = SimpleNamespace(
         job_id="j1",
-        job={"kind": "run", "repo_path": str(repo)},
+        job=JobRecord(
+            id="j1", kind="run", status="running", repo_path=str(repo), created_at="2026"
+        ),
         proc=SimpleNamespace(pid=4321),
         started=99.0,
     )

@@ -64,10 +64,8 @@ def test_status_without_a_daemon_shows_the_queue_steps_and_last_runs(
 
     assert (found.state, found.running, found.pid) == ("stopped", False, None)
     assert found.repos == [] and found.workers == []
-    assert [(j["id"], j["status"], j["playbook"]) for j in found.queue] == [
-        (job_id, "queued", "quick")
-    ]
-    assert found.queue[0]["payload"]["reasons"][0].endswith(" hook:post-commit")
+    assert [(j.id, j.status, j.playbook) for j in found.queue] == [(job_id, "queued", "quick")]
+    assert found.queue[0].payload.reasons[0].endswith(" hook:post-commit")
     by_repo = {r.repo_path: r for r in found.last_runs}
     assert set(by_repo) == {str(done_repo.resolve()), str(busy_repo.resolve())}
     done = by_repo[str(done_repo.resolve())]

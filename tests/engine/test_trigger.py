@@ -55,7 +55,7 @@ def test_trigger_queues_joins_and_wakes_a_listening_daemon(
     }
     with StateStore(guardian_home) as store:
         (job,) = store.jobs.listed()
-    assert job["id"] == first.job_id and job["payload"]["triggers"] == 2
+    assert job.id == first.job_id and job.payload.triggers == 2
 
     with pytest.raises(RepoError, match="not a git repository"):
         trigger(cfg, tmp_path, "nowhere")

@@ -11,7 +11,7 @@ from guardian.daemon.decide import decide_job
 from guardian.engine.change import event_of
 from guardian.engine.plan import make_plan
 from guardian.steps import load_skills
-from guardian.store.records import Decision, RunResult, RunStatus
+from guardian.store.records import Decision, JobPayload, RunResult, RunStatus
 from guardian.store.state import StateStore
 from tests.engine.test_runner import write_setup
 from tests.helpers_git import commit_files, make_git_repo
@@ -35,7 +35,7 @@ def _both(config: Path, repo: Path, reason: str) -> tuple[tuple[bool, str], tupl
     cfg = load_config(config)
     skills = load_skills(cfg.skills_path)
     plan = make_plan(cfg, skills, repo, "demo", event=event_of(reason))
-    payload = {"reasons": [f"2026-12-07T00:00:00+00:00 {reason}"]}
+    payload = JobPayload(reasons=[f"2026-12-07T00:00:00+00:00 {reason}"])
     daemon = decide_job(cfg.home, skills, repo.resolve(), "demo", payload)
     return (plan.should_trigger, plan.trigger_reason), daemon
 
