@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from guardian.config.settings import GuardianConfig, load_config
+from guardian.config.settings import GuardianConfig
 from guardian.config.skills import SkillsFile
 from guardian.core.fsutil import file_lock, pid_alive
 from guardian.daemon import worker as workers
@@ -32,9 +32,9 @@ from guardian.daemon.notify import Watchdog, sd_notify
 from guardian.daemon.scheduler import CronSchedules
 from guardian.daemon.status import snapshot, write_status
 from guardian.daemon.watch import Change, RepoWatcher, WatchedRepo
-from guardian.engine.trigger import playbook_for, socket_path, wake
+from guardian.engine.check import check_config
+from guardian.engine.trigger import playbook_for, socket_path, trigger, wake
 from guardian.errors import GuardianError
-from guardian.steps import load_skills
 from guardian.store.records import JobKind, JobRecord, JobStatus
 from guardian.store.state import StateStore
 
@@ -55,12 +55,11 @@ class State(StrEnum):
 
 
 def load_setup(config_path: Path | None) -> tuple[GuardianConfig, SkillsFile]:
-    """Config and skills, every configured repo's playbook checked; raises on any error."""
-    config = load_config(config_path)
-    skills = load_skills(config.skills_path)
-    for repo in config.repos:
-        skills.playbook(repo.playbook)
-    return config, skills
+    """Config and skills as `guardian validate` checks them; raises every problem at once."""
+    found = check_config(config_path, None)
+    found.raise_problems()
+    assert found.config is not None and found.skills is not None
+    return found.config, found.skills
 
 
 class Daemon:
@@ -168,11 +167,10 @@ class Daemon:
 
     def _enqueue(self, repo: Path, playbook: str, reason: str) -> None:
         try:
-            with StateStore(self.home) as store:
-                repo_id = store.db.ensure_repo(repo, repo.name)
-                job_id, joined = store.jobs.enqueue(repo_id, playbook, reason)
-            log.info("triggered", repo=str(repo), reason=reason, job=job_id, joined=joined)
-            self._wake()
+            done = trigger(self.config, repo, reason, playbook)
+            log.info(
+                "triggered", repo=str(repo), reason=reason, job=done.job_id, joined=done.joined
+            )
         except Exception as exc:  # a watcher thread must never die of one bad trigger
             log.error("trigger failed", repo=str(repo), error=str(exc))
 

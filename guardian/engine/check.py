@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from guardian.config.settings import GuardianConfig, find_config, load_config
-from guardian.config.skills import config_problems, default_skills_path
+from guardian.config.skills import SkillsFile, config_problems, default_skills_path
 from guardian.errors import ConfigError, ModelError
 from guardian.ml.base_model import resolve_base
 from guardian.steps import load_skills
@@ -28,6 +28,8 @@ class CheckResult(BaseModel):
     problems: list[str] = Field(default_factory=list)
     skills_ok: str | None = None  # "<skills path>: ok (N skills, M playbooks)"
     config_ok: str | None = None  # "<config path>: ok", only when there is no problem at all
+    config: GuardianConfig | None = Field(default=None, exclude=True)  # as loaded, when it did
+    skills: SkillsFile | None = Field(default=None, exclude=True)
 
     @property
     def ok(self) -> bool:
@@ -65,6 +67,7 @@ def check_config(config_path: Path | None, skills_path: Path | None) -> CheckRes
     if skills_file is not None:
         try:
             doc = load_skills(skills_file)
+            result.skills = doc
             result.skills_ok = (
                 f"{skills_file}: ok ({len(doc.skills)} skills, {len(doc.playbooks)} playbooks)"
             )
@@ -75,7 +78,7 @@ def check_config(config_path: Path | None, skills_path: Path | None) -> CheckRes
             result.problems += exc.problems or [str(exc)]
     if cfg is not None and not result.problems:
         result.config_ok = f"{find_config(config_path) or 'config (defaults)'}: ok"
-    return result
+    return result.model_copy(update={"config": cfg})
 
 
 def _base_problems(cfg: GuardianConfig, label: str) -> list[str]:
