@@ -1,0 +1,383 @@
+"""Answer-quality questions: what people ask about a repo's code, built from what it states.
+
+Five kinds, each about one public symbol outside the tests: explain it, how to do a task it
+does (the task in words, never its name), where a concept is handled, how to call it, and
+write it (Python functions and methods, with the repo's tests that exercise it). Each item
+carries what a good answer shows (the symbol, its file, its docstring's content words, its
+parameters, its real code), so guardian/evaluation/answers.py scores it without a judge
+model. The wordings appear in no training template and no probe question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Sequence
+
+from guardian.core.schema import AskItem, AskKind, Chunk
+from guardian.data.docfacts import body_of, call_example, parameter_names, summary_of
+from guardian.data.facts import callers_of, is_public, is_test_path, top_level
+from guardian.data.raft import sample_rng
+
+__all__ = ["KINDS", "PHRASINGS", "build_asks", "content_words", "task_of", "tests_exercising"]
+
+KINDS: tuple[AskKind, ...] = ("explain", "howto", "where", "usage", "code")
+# Never reuse these words in prompts/ or in the probe: the items measure answers to questions
+# the model was not trained on. A wording is used only when every field it names is known.
+PHRASINGS: dict[AskKind, tuple[str, ...]] = {
+    "explain": (
+        "Explain what `{qualname}` does.",
+        "What is `{name}` for, and when would I use it?",
+        "Walk me through `{qualname}`.",
+    ),
+    "howto": (
+        "How do I {task}?",
+        "I need to {task}. Which function does that, and what does a call look like?",
+        "What is the way to {task} with this code?",
+    ),
+    "where": (
+        "Where is {concept} handled in this codebase?",
+        "Which file should I open to change how {concept} works?",
+        "Where in this repository is the code to {task}?",
+        "Which file holds the code to {task}?",
+    ),
+    "usage": (
+        "Show me how to call `{qualname}`.",
+        "Give an example call of `{name}`.",
+    ),
+    "code": (
+        "Write the function `{signature}`: {summary}",
+        "Implement `{qualname}` as this repository would.",
+        "Write the method `{qualname}` (`{signature}`): {method_summary}",
+    ),
+}
+
+MAX_CONTENT = 10
+MAX_CODE_LINES = 40  # longer definitions are asked for only when shorter ones run out
+
+_STOPWORDS = frozenset(
+    """about above after again against also among another anything because been before
+    being below between both could does doing done down during each either else every
+    everything from further given have having here into itself just least less like more
+    most much must neither nothing once only other otherwise over same shall should some
+    something such than that their them then there these they this those through under
+    until upon used uses using very was were what when where whether which while whose
+    will with within without would your return returns true false none""".split()
+)
+_VERBS = frozenset(
+    """add allocate append apply assign attach book build calculate call cancel check clean
+    clear close collect combine compare compute convert copy correct count create decode
+    delete describe detect drop emit encode ensure estimate evaluate execute expand export
+    extract fetch fill filter find finish fix flush format generate group handle hash
+    import initialise initialize insert install iterate join keep load lock log look make
+    map mark match merge move normalise normalize notify open parse pick place post prepare
+    print process publish pull push put read receive reduce refresh register reject release
+    reload remove rename render replace report request reset resolve restore retry round
+    run save scan schedule score search select send serialise serialize set ship show skip
+    sort split start stop store strip submit swap sync take track train transfer transform
+    translate trim turn undo unlock update upload validate verify wait walk watch wrap
+    write restock reorder refund fulfil fulfill""".split()
+)
+_DETERMINERS = frozenset(
+    "a an the all every each any some one its their this these anything everything".split()
+)
+_PREPOSITIONS = frozenset("of per for in on by with from to at that which whose as into".split())
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"])")
+_CUT = re.compile(r";|:\s|,\s+e\.g\.|\s\(e\.g\.|,\s+such as\b")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _third_to_base(word: str) -> str:
+    """`cancels` -> `cancel`, `applies` -> `apply`, `matches` -> `match`."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return word[:-2]
+    return word[:-1]
+
+
+def _is_third_person(word: str, following: str) -> bool:
+    plain = word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3
+    if not plain or following in _PREPOSITIONS or following.endswith("ly"):
+        return False
+    return _third_to_base(word) in _VERBS or following in _DETERMINERS
+
+
+def _lower_first(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    return text if first[1:] and not first[1:].islower() else text[:1].lower() + text[1:]
+
+
+def _clause(summary: str) -> str:
+    """The first sentence of a summary, cut before a `;`, `: ` or `e.g.`, without its stop."""
+    sentence = _SENTENCE.split(summary.strip(), maxsplit=1)[0]
+    return _CUT.split(sentence, maxsplit=1)[0].strip().rstrip(".!?,").strip()
+
+
+def _noun_phrase(clause: str) -> str:
+    """A clause that does not start with a verb as a noun phrase (`the stock level ...`)."""
+    words = clause.split()
+    first = words[0].lower()
+    if first == "raised":
+        return "the error " + _lower_first(clause)
+    return _lower_first(clause) if first in _DETERMINERS else "the " + _lower_first(clause)
+
+
+def _verb_task(words: list[str]) -> str | None:
+    """The task of a clause that starts with a verb, as an imperative; None when it does not."""
+    first, following = words[0].lower(), (words[1].lower() if len(words) > 1 else "")
+    if first in ("return", "returns", "get", "gets"):
+        rest = [w.lower() for w in words[1:3]]
+        if rest[:1] == ["whether"] or rest in (["true", "if"], ["true", "when"]):
+            tail = words[2:] if rest[0] == "whether" else words[3:]
+            return "check whether " + " ".join(tail) if tail else None
+        return "get " + " ".join(words[1:]) if len(words) > 1 else None
+    if first in _VERBS and following != "of":
+        return " ".join([first, *words[1:]])
+    if not _is_third_person(first, following):
+        return None
+    out = [_third_to_base(first)]
+    for i, word in enumerate(words[1:], start=1):
+        after = words[i + 1].lower() if i + 1 < len(words) else ""
+        joined = words[i - 1].lower() == "and" and after and after not in _PREPOSITIONS
+        out.append(_third_to_base(word) if joined and _is_third_person(word, after) else word)
+    return " ".join(out)
+
+
+def task_of(summary: str) -> tuple[str, bool]:
+    """A docstring summary as a task to ask how to do, and whether it started with a verb.
+
+    "Cancels the order and releases stock." -> ("cancel the order and release stock", True);
+    a noun phrase becomes "get the ..." ("Units on hand." -> "get the units on hand");
+    "True when ..." becomes "check whether ...". ("", False) for an empty summary.
+    """
+    clause = _clause(summary)
+    words = clause.split()
+    if not words:
+        return "", False
+    first = words[0].lower()
+    if first in ("true", "false") and len(words) > 2 and words[1].lower() in ("if", "when"):
+        return "check whether " + " ".join(words[2:]), True
+    if first == "whether":
+        return "check " + _lower_first(clause), True
+    if first in ("how", "what", "which"):
+        return "work out " + _lower_first(clause), True
+    verb = _verb_task(words)
+    if verb is not None:
+        return verb, True
+    return "get " + _noun_phrase(clause), False
+
+
+def _name_words(chunk: Chunk) -> list[str]:
+    parts = re.split(r"[._]+", _CAMEL.sub("_", chunk.qualname))
+    return [p.lower() for p in parts if p]
+
+
+def _names_symbol(text: str, chunk: Chunk) -> bool:
+    """Whether text names the symbol as code: its qualname, `name`, or a compound name."""
+    if chunk.qualname in text or f"`{chunk.name}`" in text:
+        return True
+    compound = "_" in chunk.name.strip("_") or bool(_CAMEL.search(chunk.name))
+    return compound and re.search(rf"(?<!\w){re.escape(chunk.name)}(?!\w)", text) is not None
+
+
+def content_words(summary: str, params: Sequence[str], callers: Sequence[str]) -> list[str]:
+    """Up to MAX_CONTENT lowercase words an explanation should carry: the summary's content
+    words (no stopwords, none under four letters), then parameter and caller names."""
+    found = [w.lower() for w in _WORDS.findall(summary.replace("`", " "))]
+    found += [p.lower() for p in params]
+    found += [c.rsplit(".", 1)[-1].lower() for c in callers]
+    out: list[str] = []
+    for word in found:
+        if len(word) >= 4 and word not in _STOPWORDS and word not in out:
+            out.append(word)
+    return out[:MAX_CONTENT]
+
+
+def tests_exercising(chunks: Sequence[Chunk]) -> dict[str, list[str]]:
+    """Qualname -> the Python test files whose functions call it directly (sorted paths).
+
+    Only units with a repo-unique short name get tests, as with `callers_of`; each target is
+    matched against the test units alone, so callers outside the tests never crowd them out.
+    """
+    tests = [c for c in chunks if c.language == "python" and is_test_path(c.path)]
+    tests = [c for c in tests if c.kind != "class"]
+    names = Counter(c.name for c in chunks)
+    out: dict[str, list[str]] = {}
+    for target in chunks:
+        if target.language != "python" or is_test_path(target.path) or names[target.name] != 1:
+            continue
+        near = [t for t in tests if target.name in t.code]
+        callers = callers_of([target, *near]).get(target.id, []) if near else []
+        paths = sorted({t.path for t in near if t.qualname in callers})
+        if paths:
+            out[target.qualname] = paths
+    return out
+
+
+class _Repo:
+    """Lookup tables over one commit's chunks shared by every question kind."""
+
+    def __init__(self, chunks: Sequence[Chunk], seen: Collection[str]) -> None:
+        self.chunks = sorted(chunks, key=lambda c: (c.path, c.start_line, c.qualname))
+        self.seen = set(seen)
+        self.short = Counter(c.name for c in self.chunks)
+        self.callers = callers_of(self.chunks)
+        self.tests = tests_exercising(self.chunks)
+        self.top = {c.id for cs in top_level(self.chunks).values() for c in cs}
+
+    def label(self, chunk: Chunk) -> str:
+        """How a question names a unit: its short name when unique, else its qualname."""
+        unique = self.short[chunk.name] == 1 and chunk.kind != "method"
+        return chunk.name if unique else chunk.qualname
+
+    def targets(self) -> list[Chunk]:
+        """Public units outside test files, in file order."""
+        return [c for c in self.chunks if is_public(c) and not is_test_path(c.path)]
+
+    def item(self, kind: AskKind, chunk: Chunk, index: int, question: str) -> AskItem:
+        """The item asking `question` about `chunk`, with everything its score needs."""
+        params = parameter_names(chunk) or []
+        summary = summary_of(chunk.docstring)
+        callers = self.callers.get(chunk.id, [])
+        plain_callers = [q for q in callers if not q.split(".")[-1].startswith("test")]
+        docs = [chunk.id] + ([f"module:{chunk.path}"] if chunk.id in self.top else [])
+        key = "\x00".join([kind, chunk.path, chunk.qualname, str(index)])
+        code = kind == "code"
+        return AskItem(
+            id=hashlib.sha256(key.encode()).hexdigest()[:16],
+            kind=kind,
+            question=question,
+            qualname=chunk.qualname,
+            name=chunk.name,
+            path=chunk.path,
+            start_line=chunk.start_line,
+            end_line=chunk.end_line,
+            language=chunk.language,
+            signature=" ".join(chunk.signature.split()),
+            params=params,
+            call=call_example(chunk),
+            summary=summary,
+            content=content_words(summary, params, plain_callers),
+            callers=callers,
+            doc_ids=docs if kind == "where" else [chunk.id],
+            seen=chunk.path in self.seen,
+            tests=self.tests.get(chunk.qualname, []) if code else [],
+            reference=chunk.code if code else "",
+        )
+
+
+# A candidate: (preference tier, lower first) and the fields its wordings may use.
+_Candidate = tuple[int, dict[str, str]]
+
+
+def _explain(repo: _Repo, c: Chunk) -> _Candidate | None:
+    return (0 if summary_of(c.docstring) else 1), {"qualname": c.qualname, "name": repo.label(c)}
+
+
+def _howto(repo: _Repo, c: Chunk) -> _Candidate | None:
+    if c.kind == "class":
+        return None
+    task, _verb = task_of(summary_of(c.docstring))
+    if task and not _names_symbol(task, c):
+        return 0, {"task": task}
+    words = [w.lower() for w in re.split(r"_+", _CAMEL.sub("_", c.name)) if w]
+    if len(words) < 2 or words[0] not in _VERBS:
+        return None  # a name that is not a verb phrase, or one word, says no task
+    return 1, {"task": " ".join(words)}
+
+
+def _where(repo: _Repo, c: Chunk) -> _Candidate | None:
+    summary = summary_of(c.docstring)
+    task, verb = task_of(summary)
+    if verb and not _names_symbol(task, c):
+        return 0, {"task": task}
+    if summary and not verb:
+        return 0, {"concept": task.removeprefix("get ").split(", ", 1)[0]}
+    return 1, {"concept": "the " + " ".join(_name_words(c))}
+
+
+def _usage(repo: _Repo, c: Chunk) -> _Candidate | None:
+    if c.language != "python" or c.kind == "class" or not call_example(c):
+        return None
+    return (0 if parameter_names(c) else 1), {"qualname": c.qualname, "name": repo.label(c)}
+
+
+def _code(repo: _Repo, c: Chunk) -> _Candidate | None:
+    if c.language != "python" or c.kind == "class" or not body_of(c):
+        return None
+    summary = summary_of(c.docstring)
+    fields = {"qualname": c.qualname, "signature": " ".join(c.signature.split())}
+    if summary:
+        fields["method_summary" if c.kind == "method" else "summary"] = summary
+    tier = (0 if c.qualname in repo.tests else 1) + (0 if summary else 1)
+    long = c.end_line - c.start_line + 1 > MAX_CODE_LINES
+    return tier + (2 if long else 0), fields
+
+
+_BUILDERS: dict[AskKind, Callable[[_Repo, Chunk], _Candidate | None]] = {
+    "explain": _explain,
+    "howto": _howto,
+    "where": _where,
+    "usage": _usage,
+    "code": _code,
+}
+
+
+def _fields_of(wording: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(wording) if name}
+
+
+def _pick(found: list[tuple[int, Chunk]], kind: AskKind, seed: int, k: int) -> list[Chunk]:
+    """Up to k units, preferred tiers first, each tier taken round-robin over its files in a
+    seeded order, so the items spread over the repo and change with the seed."""
+    tiers: dict[int, dict[str, list[Chunk]]] = defaultdict(lambda: defaultdict(list))
+    for tier, c in found:
+        tiers[tier][c.path].append(c)
+    picked: list[Chunk] = []
+    for tier in sorted(tiers):
+        files = sorted(tiers[tier])
+        sample_rng(seed, "asks", kind, str(tier)).shuffle(files)
+        queues = {}
+        for path in files:
+            queues[path] = list(tiers[tier][path])
+            sample_rng(seed, "asks", kind, path).shuffle(queues[path])
+        while len(picked) < k and any(queues.values()):
+            for path in files:
+                if queues[path] and len(picked) < k:
+                    picked.append(queues[path].pop())
+    return picked
+
+
+def build_asks(
+    chunks: Sequence[Chunk], seen: Collection[str], *, seed: int, per_kind: int
+) -> list[AskItem]:
+    """Up to `per_kind` questions of each kind about one commit's public symbols.
+
+    `seen` are the files the model was trained on (each item records whether its symbol's
+    file is one). Deterministic for the same chunks, files and seed.
+    """
+    repo = _Repo(chunks, seen)
+    items: list[AskItem] = []
+    for kind in KINDS:
+        fields: dict[str, dict[str, str]] = {}
+        found: list[tuple[int, Chunk]] = []
+        for c in repo.targets():
+            candidate = _BUILDERS[kind](repo, c)
+            if candidate is not None:
+                found.append((candidate[0], c))
+                fields[c.id] = candidate[1]
+        chosen = sorted(
+            _pick(found, kind, seed, per_kind), key=lambda c: (c.path, c.start_line, c.qualname)
+        )
+        for c in chosen:
+            usable = [
+                i for i, w in enumerate(PHRASINGS[kind]) if _fields_of(w) <= fields[c.id].keys()
+            ]
+            index = sample_rng(seed, "asks", kind, c.path, c.qualname).choice(usable)
+            question = PHRASINGS[kind][index].format_map(fields[c.id])
+            items.append(repo.item(kind, c, index, question))
+    return items
