@@ -197,22 +197,33 @@ def content_words(summary: str, params: Sequence[str], callers: Sequence[str]) -
     return out[:MAX_CONTENT]
 
 
+def _callers_among(target: Chunk, pool: Sequence[Chunk]) -> list[str]:
+    """`callers_of` for one target whose short name is unique in the repo, over the units of
+    `pool` that mention its name: the same callers (and cap), without matching every unit
+    against every other. The pool is renamed so that its units are callers only."""
+    near = [
+        c.model_copy(update={"name": "__caller__"})
+        for c in pool
+        if c.id != target.id and c.kind != "class" and target.name in c.code
+    ]
+    return callers_of([target, *near]).get(target.id, []) if near else []
+
+
 def tests_exercising(chunks: Sequence[Chunk]) -> dict[str, list[str]]:
     """Qualname -> the Python test files whose functions call it directly (sorted paths).
 
     Only units with a repo-unique short name get tests, as with `callers_of`; each target is
-    matched against the test units alone, so callers outside the tests never crowd them out.
+    matched against the test units alone, so other callers never crowd them out.
     """
-    tests = [c for c in chunks if c.language == "python" and is_test_path(c.path)]
-    tests = [c for c in tests if c.kind != "class"]
+    python = [c for c in chunks if c.language == "python"]
+    tests = [c for c in python if is_test_path(c.path)]
     names = Counter(c.name for c in chunks)
     out: dict[str, list[str]] = {}
-    for target in chunks:
-        if target.language != "python" or is_test_path(target.path) or names[target.name] != 1:
+    for target in python:
+        if is_test_path(target.path) or names[target.name] != 1:
             continue
-        near = [t for t in tests if target.name in t.code]
-        callers = callers_of([target, *near]).get(target.id, []) if near else []
-        paths = sorted({t.path for t in near if t.qualname in callers})
+        callers = set(_callers_among(target, tests))
+        paths = sorted({t.path for t in tests if t.qualname in callers})
         if paths:
             out[target.qualname] = paths
     return out
@@ -225,7 +236,6 @@ class _Repo:
         self.chunks = sorted(chunks, key=lambda c: (c.path, c.start_line, c.qualname))
         self.seen = set(seen)
         self.short = Counter(c.name for c in self.chunks)
-        self.callers = callers_of(self.chunks)
         self.tests = tests_exercising(self.chunks)
         self.top = {c.id for cs in top_level(self.chunks).values() for c in cs}
 
@@ -242,7 +252,8 @@ class _Repo:
         """The item asking `question` about `chunk`, with everything its score needs."""
         params = parameter_names(chunk) or []
         summary = summary_of(chunk.docstring)
-        callers = self.callers.get(chunk.id, [])
+        unique = self.short[chunk.name] == 1 and not chunk.name.startswith("__")
+        callers = _callers_among(chunk, self.chunks) if unique else []
         plain_callers = [q for q in callers if not q.split(".")[-1].startswith("test")]
         docs = [chunk.id] + ([f"module:{chunk.path}"] if chunk.id in self.top else [])
         key = "\x00".join([kind, chunk.path, chunk.qualname, str(index)])

@@ -137,7 +137,8 @@ def passes_tests(
     code) in place of its definition at `commit`.
 
     None when it cannot be run: not Python, no tests, code that does not parse, a file that
-    no longer holds the definition, or no pytest for this interpreter.
+    no longer holds the definition, or no pytest for this interpreter. A commit git cannot
+    archive is a RepoError.
     """
     if item.language != "python" or not item.tests or item.end_line < item.start_line:
         return None

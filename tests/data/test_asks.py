@@ -21,6 +21,7 @@ from guardian.data.asks import (
     task_of,
 )
 from guardian.data.asks import tests_exercising as exercising  # not a test: keep pytest off it
+from guardian.data.facts import callers_of
 from guardian.data.probe import PHRASINGS as PROBE_PHRASINGS
 from guardian.data.templates import load_templates
 from guardian.steps.base import StepContext
@@ -93,8 +94,10 @@ def test_howto_asks_for_a_task_in_words_never_the_name() -> None:
 
 def test_items_carry_what_scores_them() -> None:
     cs = {c.qualname: c for c in demo_chunks()}
+    callers = callers_of(demo_chunks())
     for it in demo_items():
         assert cs[it.qualname].id in it.doc_ids, it.id
+        assert it.callers == callers.get(cs[it.qualname].id, []), it.id
         chunk = cs[it.qualname]
         assert (it.start_line, it.end_line) == (chunk.start_line, chunk.end_line)
     where = item("where", "round_to_pack")
