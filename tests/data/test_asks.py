@@ -18,11 +18,11 @@ from guardian.data.asks import (
     PHRASINGS,
     build_asks,
     content_words,
-    task_of,
 )
 from guardian.data.asks import tests_exercising as exercising  # not a test: keep pytest off it
 from guardian.data.facts import callers_of
 from guardian.data.probe import PHRASINGS as PROBE_PHRASINGS
+from guardian.data.tasks import task_of
 from guardian.data.templates import load_templates
 from guardian.steps.base import StepContext
 from guardian.steps.mine import Params, run
@@ -146,6 +146,8 @@ def test_tests_exercising_finds_direct_calls_from_test_files() -> None:
         ("Units of a product on hand.", "get the units of a product on hand", False),
         ("All movements of one product.", "get all movements of one product", False),
         ("Format cents, e.g. 1250 -> 12.50.", "format cents", True),
+        ("One line per module, as `path:line: what`.", "get one line per module", False),
+        ("Render a span (start: end) of text.", "render a span", True),
         ("", "", False),
     ],
 )
