@@ -79,33 +79,6 @@ def summary_of(docstring: str | None) -> str:
     return " ".join(line.strip() for line in _first_paragraph(docstring))
 
 
-_NOUN_START = frozenset({"a", "an", "the", "all", "any", "each", "every", "one", "number"})
-
-
-def _verb_base(word: str) -> str:
-    """A third-person verb in its base form ("Returns" -> "return"), other words unchanged."""
-    low = word.lower()
-    if low.endswith("ies") and len(low) > 4:
-        return low[:-3] + "y"
-    if low.endswith(("sses", "shes", "ches", "xes", "zes")):
-        return low[:-2]
-    if low.endswith("s") and not low.endswith(("ss", "us", "is")) and len(low) > 3:
-        return low[:-1]
-    return low
-
-
-def task_of(summary: str) -> str:
-    """What a docstring summary says the code does, as a task a user would ask about
-    ("Converts an amount to cents." -> "convert an amount to cents"); "" when there is none."""
-    first = summary.strip().split(". ", 1)[0].strip().rstrip(".").strip()
-    words = first.split()
-    if len(words) < 2:
-        return ""
-    if words[0].lower() in _NOUN_START:
-        return "get " + first[0].lower() + first[1:]
-    return " ".join([_verb_base(words[0]), *words[1:]])
-
-
 def summary_quote(docstring: str | None) -> str:
     """The first paragraph of a docstring exactly as written (a verbatim span of it)."""
     if not docstring:

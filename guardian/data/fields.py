@@ -20,8 +20,8 @@ from guardian.data.docfacts import (
     section_text,
     summary_of,
     summary_quote,
-    task_of,
 )
+from guardian.data.tasks import task_of
 
 __all__ = [
     "DOC_FIELDS",
@@ -179,7 +179,7 @@ def chunk_fields(
         "start_line": lambda: str(chunk.start_line),
         "end_line": lambda: str(chunk.end_line),
         "language": lambda: chunk.language,
-        "task": lambda: task_of(summary_of(doc)),
+        "task": lambda: task_of(summary_of(doc))[0],
         "overview": lambda: overview(chunk, summary_of(doc), callers),
     }
     names = FIELDS if only is None else [n for n in FIELDS if n in only]

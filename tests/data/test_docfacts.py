@@ -16,7 +16,6 @@ from guardian.data.docfacts import (
     section_text,
     summary_of,
     summary_quote,
-    task_of,
 )
 
 GOOGLE = inspect.cleandoc(
@@ -217,26 +216,6 @@ def test_body_of_undedented_method_and_other_languages() -> None:
     assert body_of(chunk(language="javascript", code="function f() { return 1; }")) == ""
     assert body_of(chunk(code="def broken(:\n    pass")) == ""
     assert body_of(chunk(code="def f(x): return x + 1")) == "return x + 1"
-
-
-@pytest.mark.parametrize(
-    ("summary", "task"),
-    [
-        (
-            "Converts a decimal amount to integer cents.",
-            "convert a decimal amount to integer cents",
-        ),
-        ("Cancel the order and release its stock.", "cancel the order and release its stock"),
-        ("Applies every discount. Then rounds.", "apply every discount"),
-        ("Matches the query against each SKU.", "match the query against each SKU"),
-        ("Copies rows into the table.", "copy rows into the table"),
-        ("All products known to the warehouse.", "get all products known to the warehouse"),
-        ("Process.", ""),
-        ("", ""),
-    ],
-)
-def test_task_of_turns_a_summary_into_what_a_user_would_ask_to_do(summary: str, task: str) -> None:
-    assert task_of(summary) == task
 
 
 def test_overview_states_every_fact_as_prose() -> None:
