@@ -164,7 +164,7 @@ def test_commit_runs_sigterm_resumes_and_hooks_trigger(setup: tuple[DaemonProc, 
     daemon.start()
     runs = _wait(lambda: _finished_runs(home, 2), "the resumed run to finish")
     assert len(runs) == 2
-    log = next((home / "logs" / "jobs").glob(f"{queued[0]['id']}.log")).read_text()
+    log = next((home / "logs" / "jobs").glob(f"{queued[0].id}.log")).read_text()
     assert "resum" in log.lower()  # training picked up its checkpoint
     shas = [r.commit_sha for r in runs]
     assert len(set(shas)) == len(shas)  # hook and watcher both saw each commit: one run each
@@ -191,7 +191,7 @@ def test_sigkill_loses_no_trigger_and_a_killed_worker_fails_its_job(
     failed = _wait(
         lambda: [j for j in _jobs(home) if j.status == "failed"], "the job to be failed", 60
     )
-    assert "killed by signal 9" in failed[0]["error"]
+    assert "killed by signal 9" in failed[0].error
     assert daemon.status().get("state") == "running"  # the daemon kept serving
 
     daemon.stop(signal.SIGKILL)
@@ -238,7 +238,7 @@ def test_the_daemon_retries_a_pending_promotion_with_backoff(
     def pending() -> list[JobRecord]:
         jobs = _jobs(home)
         tried = [j for j in jobs if j.kind == "promote" and j.attempts >= 1]
-        return tried if tried and tried[0]["status"] == "queued" else []
+        return tried if tried and tried[0].status == "queued" else []
 
     (job,) = _wait(pending, "a promote job to have failed against the dead port and wait")
     run_id = job.payload.run_id
@@ -252,7 +252,7 @@ def test_the_daemon_retries_a_pending_promotion_with_backoff(
             "the promote job to be done",
             60,
         )
-        assert done[0]["attempts"] >= 2
+        assert done[0].attempts >= 2
         with StateStore(home) as store:
             (champ,) = store.registry.champions()
             assert champ.run_id == run_id
