@@ -49,8 +49,11 @@ def ask(
         Path | None, typer.Option("--out", help="with --questions: JSONL answers file")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON records")] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="print the model's text as generated (training markup)")
+    ] = False,
     k: Annotated[int, typer.Option(min=1, help="documents retrieved per question")] = 3,
-    max_new_tokens: Annotated[int, typer.Option(min=1)] = 96,
+    max_new_tokens: Annotated[int, typer.Option(min=1)] = 192,
     playbook: PlaybookOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -75,16 +78,18 @@ def ask(
     playbook_name = playbook or playbook_for(cfg, repo) or cfg.default_playbook
     with StateStore(cfg.home) as store:
         how = ask_setup(cfg, skills, playbook_name, repo, model, store)
-    index = None
+    index, chunks = None, []
     if not closed_book:
-        index = build_index(current_chunks(repo, cfg.home, how.mine_params), how.synth)
-    answers = Asker(how, cfg.home, index).ask(asked, k=k, max_new_tokens=max_new_tokens)
+        chunks = current_chunks(repo, cfg.home, how.mine_params)
+        index = build_index(chunks, how.synth)
+    answers = Asker(how, cfg.home, index, chunks).ask(asked, k=k, max_new_tokens=max_new_tokens)
     records = [
         {
             "question": a.question,
             "answer": a.answer,
             "raw": a.raw,
             "documents": a.documents,
+            "citations": [c.model_dump() for c in a.citations],
             "model": how.label,
             "mode": "closed" if closed_book else "open",
         }
@@ -98,4 +103,7 @@ def ask(
             typer.echo(json.dumps(record, ensure_ascii=False))
     else:
         for a in answers:
-            typer.echo(a.answer if question is not None else f"Q: {a.question}\nA: {a.answer}\n")
+            shown = a.raw if raw else a.answer
+            if a.citations and not raw:
+                shown += "\n\nSources: " + ", ".join(str(c) for c in a.citations)
+            typer.echo(shown if question is not None else f"Q: {a.question}\nA: {shown}\n")

@@ -22,6 +22,8 @@ Direction = Literal["higher", "lower"]
 
 # Which way is better for each metric the evaluate step reports; a gate declares any other
 # metric it compares under `directions`. Never guessed from a metric's name.
+ANSWER_KINDS = ("explain", "howto", "where", "usage", "code")
+ANSWER_MODES = ("open", "closed")
 METRIC_DIRECTIONS: dict[str, Direction] = {
     "perplexity": "lower",
     "guard_perplexity": "lower",
@@ -35,7 +37,25 @@ METRIC_DIRECTIONS: dict[str, Direction] = {
         for mode in ("open", "closed")
         for part in ("", "_seen", "_unseen")
     },
+    **{f"answers_{mode}": "higher" for mode in ANSWER_MODES},
+    **{f"answers_{mode}_{kind}": "higher" for mode in ANSWER_MODES for kind in ANSWER_KINDS},
+    **{f"{name}_{mode}": "lower" for name in ("collapse", "invented") for mode in ANSWER_MODES},
 }
+
+
+class AnswerGate(StrictModel):
+    """What the answers people get may not lose, whatever the probe gains.
+
+    Per mode (open-book as `guardian ask` asks, closed-book as `ollama run` does): no answer
+    kind's score may fall more than `max_kind_drop` (absolute, 0..1) below the baseline's;
+    at most `max_collapse` of explain/how-to/code answers may be a bare quote and a token;
+    invented identifiers per answer may rise at most `max_invented_rise` over the baseline's.
+    """
+
+    modes: list[Literal["open", "closed"]] = Field(default=["open", "closed"], min_length=1)
+    max_kind_drop: float = Field(default=0.15, ge=0.0, le=1.0)
+    max_collapse: float = Field(default=0.10, ge=0.0, le=1.0)
+    max_invented_rise: float = Field(default=0.0, ge=0.0)
 
 
 class GateConfig(StrictModel):
@@ -51,7 +71,9 @@ class GateConfig(StrictModel):
     inside the noise never promotes a model. `max_guard_rise` bounds how much the perplexity
     on the shipped guard set may rise over the baseline's, relative (0.1: 10%): forgetting.
     `min_train_samples` refuses a challenger trained on fewer samples: too little data to
-    have learned the repo, whatever its scores on a small test split say.
+    have learned the repo, whatever its scores on a small test split say. `answers` holds
+    the answer-quality bounds (on unless set to null): a probe gain bought by collapsing
+    every answer into the probe's shape is refused.
     """
 
     primary: str = "probe_open"
@@ -65,6 +87,7 @@ class GateConfig(StrictModel):
     require_significant: bool = False
     max_guard_rise: float | None = Field(default=None, ge=0.0)
     min_train_samples: int = Field(default=0, ge=0)
+    answers: AnswerGate | None = Field(default_factory=AnswerGate)
 
     @model_validator(mode="after")
     def _directions_known(self) -> GateConfig:

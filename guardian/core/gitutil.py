@@ -183,3 +183,37 @@ def wait_fetch(proc: FetchProcess, timeout: float) -> tuple[int, str]:
         err = proc.communicate()[1] + b"\ntimed out"
     text = re.sub(r"://[^/\s@]+@", "://***@", err.decode(errors="replace").strip())
     return proc.returncode, text
+
+
+def archive(repo: Path, commit: str, dest: Path) -> None:
+    """Write the tree of `commit` into the existing dir `dest` (`git archive`, streamed; no
+    .git, the repo itself untouched); a failure is a RepoError."""
+    import tarfile
+
+    proc = subprocess.Popen(
+        ["git", "-C", str(repo), "archive", "--format=tar", commit],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    stdout, stderr = proc.stdout, proc.stderr
+    if stdout is None or stderr is None:  # pragma: no cover - both are pipes
+        raise RepoError(f"{repo}: git archive has no output pipe")
+    unpack_error = ""
+    try:
+        with tarfile.open(fileobj=stdout, mode="r|") as tar:
+            tar.extractall(dest, filter="data")
+        while stdout.read(1 << 16):  # the end-of-archive padding, so git never meets EPIPE
+            pass
+    except tarfile.TarError as exc:
+        unpack_error = str(exc)
+        proc.kill()
+    finally:
+        stdout.close()
+        err = stderr.read().decode("utf-8", "replace").strip().splitlines()
+        stderr.close()
+        code = proc.wait()
+    if code > 0 or (code != 0 and not unpack_error):  # < 0: killed by us after a bad member
+        raise RepoError(f"{repo}: git archive {commit} failed: {err[-1] if err else code}")
+    if unpack_error:
+        raise RepoError(f"{repo}: cannot unpack commit {commit}: {unpack_error}")

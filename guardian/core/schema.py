@@ -89,3 +89,36 @@ class ProbeItem(StrictModel):
     rivals: list[str] = Field(default_factory=list)
     aliases: dict[str, str] = Field(default_factory=dict)
     doc_ids: list[str] = Field(default_factory=list)
+
+
+AskKind = Literal["explain", "howto", "where", "usage", "code"]
+
+
+class AskItem(StrictModel):
+    """One held-out question of a kind people ask about a mined symbol, and what answers it.
+
+    Scored without a judge (guardian/evaluation/answers.py) by what the repo states: the
+    symbol or file named, the `content` words an explanation should carry, a call matching
+    `params`, code with the right signature that passes the repo's `tests`. `start_line` to
+    `end_line` is the definition a generated body replaces when those tests are run.
+    """
+
+    id: str = Field(description="stable: a sha of kind, path, qualname and wording index")
+    kind: AskKind
+    question: str
+    qualname: str = Field(description="the symbol the question is about")
+    name: str = Field(description="its short name")
+    path: str
+    start_line: int = Field(ge=1)
+    end_line: int = Field(default=0, ge=0, description="last line of its definition")
+    language: str
+    signature: str = ""
+    params: list[str] = Field(default_factory=list, description="parameter names, no self/cls")
+    call: str = Field(default="", description="a call passing every required parameter")
+    summary: str = Field(default="", description="the docstring's first paragraph")
+    content: list[str] = Field(default_factory=list, description="words an explanation carries")
+    callers: list[str] = Field(default_factory=list, description="qualnames that call it")
+    doc_ids: list[str] = Field(default_factory=list, description="documents stating the answer")
+    seen: bool = Field(default=False, description="its file was in the training split")
+    tests: list[str] = Field(default_factory=list, description="repo test files exercising it")
+    reference: str = Field(default="", description="its real code (code kind)")

@@ -3,12 +3,18 @@
 The same documents, index text and RAFT input format the synthesis trains on, so a question
 asked with `guardian ask` or by the knowledge probe reaches the model exactly as its training
 samples did: the top-k documents for the question, then the question.
+
+Which documents: the outline of a file the question names by path, then the definitions of
+the symbols it names (an identifier index beside BM25), then BM25's best for the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
+from itertools import zip_longest
 from typing import Any
+
+import numpy as np
 
 from guardian.core.schema import Chunk, Sample
 from guardian.data.facts import callers_of, top_level
@@ -21,8 +27,8 @@ from guardian.data.raft import (
     module_index_text,
     raft_input,
 )
-from guardian.data.retrieval import BM25, query_terms, terms
-from guardian.data.templates import module_fields
+from guardian.data.retrieval import BM25, NameIndex, mentions, query_terms, terms
+from guardian.data.templates import module_fields, module_name
 
 __all__ = ["ContextIndex"]
 
@@ -37,8 +43,17 @@ def _names_path(question: str, path: str) -> bool:
     )
 
 
+def _round_robin(groups: Sequence[Sequence[int]]) -> list[int]:
+    """The first of every group, then the second of every group, ..., each document once."""
+    out: dict[int, None] = {}
+    for row in zip_longest(*groups):
+        out.update((i, None) for i in row if i is not None)
+    return list(out)
+
+
 class ContextIndex:
-    """BM25 over every chunk document and file outline of one commit, queried with free text.
+    """Every chunk document and file outline of one commit, queried with free text: by the
+    paths and symbol names a question mentions, then by BM25.
 
     `max_summary_chars` and `max_members` must match the synthesize params the model was
     trained with, so its documents look the same as in training; `max_chars` and
@@ -57,19 +72,32 @@ class ContextIndex:
         self.max_chars, self.instruction = max_chars, instruction
         callers = callers_of(chunks)
         self.docs: list[Doc] = []
+        self._paths: list[str] = []
+        self._qualnames: list[str] = []
         texts: list[str] = []
+        symbols: list[tuple[str, int]] = []
         for c in sorted(chunks, key=lambda c: (c.path, c.start_line, c.qualname, c.id)):
             text = chunk_document(
                 c, max_summary_chars=max_summary_chars, called_by=callers.get(c.id, ())
             )
+            module = module_name(c.path)
+            full = f"{module}.{c.qualname}" if module else c.qualname
+            symbols.append((full, len(self.docs)))
             self.docs.append(Doc(c.id, text))
+            self._paths.append(c.path)
+            self._qualnames.append(c.qualname)
             texts.append(index_text(c))
+        modules: list[tuple[str, int]] = []
         for path, members in top_level(chunks).items():
             facts = module_fields(path, members, max_members)
             if facts["outline"]:
+                modules.append((facts["module"], len(self.docs)))
                 self.docs.append(Doc(f"module:{path}", module_document(path, facts)))
+                self._paths.append(path)
+                self._qualnames.append("")
                 texts.append(module_index_text(path, facts))
         self.index = BM25([terms(t) for t in texts])
+        self._symbols, self._modules = NameIndex(symbols), NameIndex(modules)
         self._outline_of = {
             d.id.removeprefix("module:"): i
             for i, d in enumerate(self.docs)
@@ -92,12 +120,68 @@ class ContextIndex:
         """The k documents best matching the question, best first.
 
         A question that names a file by its path gets that file's outline first: BM25 would
-        rank the file's many units, which all carry its path, above the one outline.
+        rank the file's many units, which all carry its path, above the one outline. Then
+        come the definitions of the symbols it names (`_definitions`), then BM25's ranking.
         """
-        named = [i for path, i in self._outline_of.items() if _names_path(question, path)]
-        ranked = self.index.search(query_terms(question), k + len(named))
-        order = named + [i for i in ranked if i not in named]
+        query = query_terms(question)
+        paths = {path for path in self._outline_of if _names_path(question, path)}
+        named = [self._outline_of[path] for path in sorted(paths)]
+        defined = self._definitions(question, self.index.scores_for(query), paths, k)
+        head = named + [i for i in defined if i not in named]
+        ranked = self.index.search(query, k + len(head))
+        order = head + [i for i in ranked if i not in head]
         return [self.docs[i] for i in order[:k]]
+
+    def _definitions(self, question: str, scores: np.ndarray, paths: Set[str], k: int) -> list[int]:
+        """Up to k documents per name defining the names a question mentions, taken in turns.
+
+        A name written as code brings every unit it names (up to k, see `_rank`). Plain words
+        (`cancel`) count only when no code name resolves, and bring their best unit: English
+        words that happen to name many methods must not crowd out BM25.
+        """
+        found = mentions(question)
+        strong = [m.name for m in found if m.strong]
+        ranked = [self._rank(n, self._resolve(n), scores, paths, k) for n in strong]
+        if not any(ranked):
+            plain = [m.name for m in found if not m.strong]
+            ranked = [self._rank("", self._symbols.lookup(n), scores, paths, 1) for n in plain]
+        return _round_robin(ranked)
+
+    def _rank(
+        self, name: str, docs: list[int], scores: np.ndarray, paths: Set[str], k: int
+    ) -> list[int]:
+        """The best k of a name's documents: those in a file the question names; then those
+        the name spells out whole (`cancel` is the function `cancel` before the method
+        `Order.cancel`; a plain word, passed as "", spells out none); then by BM25 `scores`.
+        A unit defined several times in one file (overloads) ranks by its best score and
+        lists its last definition, the one in force, first."""
+        best: dict[tuple[str, str], float] = {}
+        for i in docs:
+            unit = (self._paths[i], self._qualnames[i])
+            best[unit] = max(best.get(unit, -np.inf), float(scores[i]))
+
+        def key(i: int) -> tuple[bool, bool, float, tuple[str, str], int]:
+            path, qualname = self._paths[i], self._qualnames[i]
+            whole = not qualname or name == qualname or name.endswith("." + qualname)
+            return (path not in paths, not whole, -best[path, qualname], (path, qualname), -i)
+
+        return sorted(docs, key=key)[:k]
+
+    def _resolve(self, name: str) -> list[int]:
+        """The symbols with this (qualified) name, else the outline of this module; for a
+        dotted name that is neither, the definitions of its last part (`obj.method`) and of
+        its longest known prefix (`Order.missing` -> the class `Order`)."""
+        found = self._symbols.lookup(name) or self._modules.lookup(name)
+        if found or "." not in name:
+            return found
+        parts = name.split(".")
+        found = self._symbols.lookup(parts[-1])
+        for cut in range(len(parts) - 1, 0, -1):
+            prefix = ".".join(parts[:cut])
+            head = self._symbols.lookup(prefix) or self._modules.lookup(prefix)
+            if head:
+                return found + [i for i in head if i not in found]
+        return found
 
     def prompt(
         self,

@@ -41,11 +41,9 @@ def top_level(chunks: Sequence[Chunk]) -> dict[str, list[Chunk]]:
     return dict(files)
 
 
-def _call_pattern(target: Chunk) -> re.Pattern[str]:
-    name = re.escape(target.name)
-    if target.kind == "method":
-        return re.compile(rf"\.{name}\s*\(")
-    return re.compile(rf"(?<![\w.])(?:[A-Za-z_]\w*\.)?{name}\s*\(")
+_BARE_CALL = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\(")
+_QUALIFIED_CALL = re.compile(r"(?<![\w.])[A-Za-z_]\w*\.([A-Za-z_]\w*)\s*\(")
+_DOTTED_CALL = re.compile(r"\.([A-Za-z_]\w*)\s*\(")
 
 
 def _body(chunk: Chunk) -> str:
@@ -66,17 +64,27 @@ def callers_of(chunks: Sequence[Chunk]) -> dict[str, list[str]]:
 
     Only units whose short name is unique among the chunks get callers: a call to a shared
     name (`run`, `__init__`) cannot be told apart without types. A caller is a function or
-    method other than the unit itself whose body calls the name (`.name(` for methods).
+    method other than the unit itself whose body calls the name: `.name(` for a method,
+    `name(` or `module.name(` for a function or class. Each body is read once, so this is
+    linear in the size of the code (it is built for every `guardian ask`).
     """
     names = Counter(c.name for c in chunks)
-    bodies = [(c, _body(c)) for c in chunks if c.kind != "class"]
+    plain: dict[str, set[int]] = {}
+    dotted: dict[str, set[int]] = {}
+    callers = [c for c in chunks if c.kind != "class"]
+    for i, caller in enumerate(callers):
+        body = _body(caller)
+        for called in {*_BARE_CALL.findall(body), *_QUALIFIED_CALL.findall(body)}:
+            plain.setdefault(called, set()).add(i)
+        for called in set(_DOTTED_CALL.findall(body)):
+            dotted.setdefault(called, set()).add(i)
     out: dict[str, list[str]] = {}
     for target in chunks:
         if names[target.name] != 1 or target.name.startswith("__"):
             continue
-        pattern = _call_pattern(target)
+        index = dotted if target.kind == "method" else plain
         found = sorted(
-            {c.qualname for c, body in bodies if c.id != target.id and pattern.search(body)}
+            {callers[i].qualname for i in index.get(target.name, ()) if callers[i].id != target.id}
         )
         if found:
             out[target.id] = found[:MAX_CALLERS]

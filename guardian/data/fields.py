@@ -21,6 +21,7 @@ from guardian.data.docfacts import (
     summary_of,
     summary_quote,
 )
+from guardian.data.tasks import task_of
 
 __all__ = [
     "DOC_FIELDS",
@@ -29,6 +30,7 @@ __all__ = [
     "callers_line",
     "chunk_fields",
     "module_fields",
+    "overview",
     "params_line",
     "returns_line",
 ]
@@ -63,6 +65,8 @@ FIELDS: tuple[str, ...] = (
     "start_line",
     "end_line",
     "language",
+    "task",
+    "overview",
 )
 MODULE_FIELDS: tuple[str, ...] = (
     "module",
@@ -73,7 +77,16 @@ MODULE_FIELDS: tuple[str, ...] = (
     "defines_line",
 )
 DOC_FIELDS = frozenset(
-    {"docstring", "summary", "summary_quote", "returns", "returns_quote", "raises", "raises_quote"}
+    {
+        "docstring",
+        "summary",
+        "summary_quote",
+        "returns",
+        "returns_quote",
+        "raises",
+        "raises_quote",
+        "task",
+    }
 )
 
 
@@ -99,6 +112,24 @@ def returns_line(chunk: Chunk) -> str:
 def callers_line(callers: Collection[str]) -> str:
     """The document line naming the units that call a unit (`Called by: f, C.g`), or ""."""
     return f"Called by: {', '.join(sorted(callers))}" if callers else ""
+
+
+def overview(chunk: Chunk, summary: str, callers: Collection[str] = ()) -> str:
+    """Everything the repo states about a unit, as a few sentences of prose: what and where
+    it is, its docstring's summary, what it takes and returns, and what uses it."""
+    out = [f"`{chunk.qualname}` is a {chunk.kind} in `{chunk.path}`."]
+    if summary:
+        out.append(summary if summary.endswith((".", "!", "?")) else summary + ".")
+    names, ret = parameter_names(chunk), return_annotation(chunk)
+    if names and ret:
+        out.append(f"It takes {_names(names)} and returns `{ret}`.")
+    elif names:
+        out.append(f"It takes {_names(names)}.")
+    elif ret:
+        out.append(f"It returns `{ret}`.")
+    if callers:
+        out.append(f"It is used by {_names(sorted(callers))}.")
+    return " ".join(out)
 
 
 def chunk_fields(
@@ -148,6 +179,8 @@ def chunk_fields(
         "start_line": lambda: str(chunk.start_line),
         "end_line": lambda: str(chunk.end_line),
         "language": lambda: chunk.language,
+        "task": lambda: task_of(summary_of(doc))[0],
+        "overview": lambda: overview(chunk, summary_of(doc), callers),
     }
     names = FIELDS if only is None else [n for n in FIELDS if n in only]
     return {name: makers[name]() for name in names}

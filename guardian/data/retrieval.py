@@ -2,6 +2,9 @@
 
 Both are deterministic (no process-salted `hash()`), numpy-backed and bounded: BM25 indexes one
 candidate pool at a time, and the MinHash index keeps a few integers per kept sample.
+
+Beside BM25, for questions: the code names a question mentions (`mentions`) and an exact
+index from dotted names to the documents defining them (`NameIndex`).
 """
 
 from __future__ import annotations
@@ -11,10 +14,21 @@ import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BM25", "NearDupIndex", "Neighbours", "query_terms", "shingles", "terms"]
+__all__ = [
+    "BM25",
+    "Mention",
+    "NameIndex",
+    "NearDupIndex",
+    "Neighbours",
+    "mentions",
+    "query_terms",
+    "shingles",
+    "terms",
+]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -49,6 +63,87 @@ def terms(text: str) -> list[str]:
 def query_terms(text: str) -> list[str]:
     """The terms of a free-text question, without the words every question uses."""
     return [t for t in terms(text) if t not in QUESTION_WORDS]
+
+
+_TICKED = re.compile(r"`([^`\n]+)`")
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+# A bare dotted name, not part of a path (`pkg/mod.py`) and maybe called: `name(`.
+_BARE = re.compile(r"(?<![\w/.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?![\w/])(\s*\()?")
+_FILE_SUFFIXES = frozenset(
+    "py pyi js jsx mjs ts tsx go md rst txt toml cfg ini json yaml yml".split()
+)
+_RECEIVERS = ("self.", "cls.", "this.")
+_SENTENCE = re.compile(r"(?:^|[.?!:;])\s*")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A name a question mentions, dotted, without call parentheses or a `self.` receiver.
+
+    `strong` when it is written as code: in backticks, or with a dot, underscore, digit,
+    capital letter or call parentheses. A plain lower-case word (`cancel`) is weak.
+    """
+
+    name: str
+    strong: bool
+
+
+def _clean(name: str) -> str:
+    while name.startswith(_RECEIVERS):
+        name = name.split(".", 1)[1]
+    return "" if "." in name and name.rsplit(".", 1)[1].lower() in _FILE_SUFFIXES else name
+
+
+def mentions(question: str) -> list[Mention]:
+    """The identifier-like names of a question in the order it mentions them, each once.
+
+    File names (`setup.py`) and paths are not names: the path rule of the caller owns them.
+    Left out too: bare single letters (`I`), a plain word opening a sentence (`List the
+    ...`, `What ...` — a class `List` must be written as code there) and weak words every
+    question uses (`what`, `function`).
+    """
+    found: list[tuple[int, str, bool]] = []
+    for m in _TICKED.finditer(question):
+        head = m.group(1).split("(", 1)[0].strip()
+        if _DOTTED.fullmatch(head):
+            found.append((m.start(), _clean(head), True))
+    rest = _TICKED.sub(lambda m: " " * len(m.group()), question)
+    openers = {m.end() for m in _SENTENCE.finditer(rest)}
+    for m in _BARE.finditer(rest):
+        raw, name = m.group(1), _clean(m.group(1))
+        plain = m.group(2) is None and raw.isalpha()
+        if plain and raw.istitle() and m.start() in openers:
+            continue
+        weak = plain and raw.islower()
+        short = len(name) < (3 if weak else 2)
+        if short or weak and (name in STOPWORDS or name in QUESTION_WORDS):
+            continue
+        found.append((m.start(), name, not weak))
+    strong: dict[str, bool] = {}
+    for _at, name, is_strong in sorted(found):
+        if name:
+            strong[name] = strong.get(name, False) or is_strong
+    return [Mention(name, is_strong) for name, is_strong in strong.items()]
+
+
+class NameIndex:
+    """Dotted names -> the documents that define them, in the order they were added.
+
+    Every dot-suffix of a definition's full name is a key: `pkg.mod.Cls.meth` is found as
+    `meth`, `Cls.meth`, `mod.Cls.meth` and itself, so a short, a qualified and a
+    module-qualified name reach the same definition, and a shared short name reaches all.
+    """
+
+    def __init__(self, entries: Iterable[tuple[str, int]]) -> None:
+        self._docs: dict[str, list[int]] = {}
+        for full, doc in entries:
+            parts = full.split(".")
+            for i in range(len(parts)):
+                self._docs.setdefault(".".join(parts[i:]), []).append(doc)
+
+    def lookup(self, name: str) -> list[int]:
+        """The documents defining `name` (any dot-suffix of a full name); [] when none do."""
+        return list(self._docs.get(name, ()))
 
 
 class BM25:

@@ -10,6 +10,7 @@ output dir; it is loaded once for the whole batch.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,10 +22,10 @@ from guardian.config.skills import SkillsFile
 from guardian.core.fsutil import scratch_dir
 from guardian.core.jsonl import read_jsonl
 from guardian.core.schema import Chunk, Sample
+from guardian.engine.citations import Citation, cite, readable
 from guardian.engine.keys import resolve_params
 from guardian.engine.resolve import champion_model
 from guardian.errors import ConfigError, ModelError
-from guardian.evaluation.metrics import final_answer
 from guardian.ml.adapters import is_model_dir, load_adapter
 from guardian.steps import get_step
 from guardian.steps.base import StepContext
@@ -39,12 +40,14 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class Answer:
-    """One answered question: the final answer, the raw generation, the documents shown."""
+    """One answered question: the answer as a person reads it, the raw generation, the
+    documents shown and the evidence it quoted from them."""
 
     question: str
     answer: str
     raw: str
     documents: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
 
 
 @dataclass
@@ -105,11 +108,18 @@ def current_chunks(repo: Path, home: Path, mine_params: Any) -> list[Chunk]:
 class Asker:
     """A loaded model plus (open-book) the repo's retrieval index; answers in batches."""
 
-    def __init__(self, setup: AskSetup, home: Path, index: ContextIndex | None) -> None:
+    def __init__(
+        self,
+        setup: AskSetup,
+        home: Path,
+        index: ContextIndex | None,
+        chunks: Sequence[Chunk] = (),
+    ) -> None:
         from guardian.ml.base_model import load_model_and_tokenizer, resolve_base
 
         self.setup = setup
         self.index = index
+        self.chunks = {c.id: c for c in chunks}
         model_dir = setup.model_dir
         if model_dir is not None and not is_model_dir(model_dir):
             raise ModelError(f"{model_dir}: not a model dir (no adapter/adapter_config.json)")
@@ -146,7 +156,8 @@ class Asker:
             grounded=self.index is not None,
         )
         return [
-            Answer(q, final_answer(r), r, d) for q, r, d in zip(questions, raw, docs, strict=True)
+            Answer(q, readable(r), r, d, cite(r, d, self.chunks))
+            for q, r, d in zip(questions, raw, docs, strict=True)
         ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from guardian.config.skills import GateConfig
+from guardian.config.skills import ANSWER_KINDS, GateConfig
 from guardian.store.records import Check, Decision
 
 __all__ = ["Check", "Decision", "decide"]
@@ -99,6 +99,76 @@ def _guard(
     return Check(name="guard", metric="guard_perplexity", passed=rise <= allowed, detail=detail)
 
 
+def _answers(
+    challenger: Mapping[str, float],
+    baseline: Mapping[str, float] | None,
+    config: GateConfig,
+    baseline_kind: str,
+) -> list[Check]:
+    """Answer quality: no kind falls past its bound, answers do not collapse into a quote and
+    a token, and no more identifiers are invented than the baseline invents."""
+    bounds = config.answers
+    assert bounds is not None
+    checks: list[Check] = []
+    for mode in bounds.modes:
+        for kind in ANSWER_KINDS:
+            metric = f"answers_{mode}_{kind}"
+            checks.append(
+                _bounded(challenger, baseline, config, baseline_kind, metric, bounds.max_kind_drop)
+            )
+        metric = f"collapse_{mode}"
+        share = _value(challenger, metric)
+        detail = (
+            f"{metric}: challenger value missing or not finite"
+            if share is None
+            else f"{metric} {share:.0%} of explain/how-to/code answers (allowed "
+            f"{bounds.max_collapse:.0%})"
+        )
+        ok = share is not None and share <= bounds.max_collapse
+        checks.append(Check(name="collapse", metric=metric, passed=ok, detail=detail))
+        checks.append(
+            _bounded(
+                challenger,
+                baseline,
+                config,
+                baseline_kind,
+                f"invented_{mode}",
+                bounds.max_invented_rise,
+            )
+        )
+    return checks
+
+
+def _bounded(
+    challenger: Mapping[str, float],
+    baseline: Mapping[str, float] | None,
+    config: GateConfig,
+    baseline_kind: str,
+    metric: str,
+    allowed: float,
+    name: str = "answers",
+) -> Check:
+    """`metric` may be worse than the baseline's by at most `allowed` (absolute units)."""
+    new, old = _value(challenger, metric), _value(baseline, metric)
+    if new is None:
+        detail = f"{metric}: challenger value missing or not finite"
+        return Check(name=name, metric=metric, passed=False, detail=detail)
+    if old is None:
+        detail = (
+            f"{metric}: no {baseline_kind} value to compare "
+            f"(missing_baseline: {config.missing_baseline})"
+        )
+        return Check(
+            name=name, metric=metric, passed=config.missing_baseline == "pass", detail=detail
+        )
+    worse = (new - old) if config.lower_is_better(metric) else (old - new)
+    detail = (
+        f"{metric} {_fmt(new)} vs {baseline_kind} {_fmt(old)}: "
+        f"worse by {_fmt(max(worse, 0.0))} (allowed {_fmt(allowed)})"
+    )
+    return Check(name=name, metric=metric, passed=worse <= allowed + 1e-12, detail=detail)
+
+
 def _train_samples(train_samples: int | None, config: GateConfig) -> Check:
     """Enough data: the challenger was trained on at least `min_train_samples` samples."""
     need = config.min_train_samples
@@ -153,30 +223,14 @@ def decide(
     checks.append(_margin(challenger, baseline, config, baseline_kind, differences))
 
     for metric, allowed in sorted(config.max_regression.items()):
-        new_v, old_v = _value(challenger, metric), _value(baseline, metric)
-        if new_v is None:
-            add("regression", metric, False, f"{metric}: challenger value missing or not finite")
-            continue
-        if old_v is None:
-            add(
-                "regression",
-                metric,
-                config.missing_baseline == "pass",
-                f"{metric}: no {baseline_kind} value to compare "
-                f"(missing_baseline: {config.missing_baseline})",
-            )
-            continue
-        worse = (new_v - old_v) if config.lower_is_better(metric) else (old_v - new_v)
-        add(
-            "regression",
-            metric,
-            worse <= allowed,
-            f"{metric} {_fmt(new_v)} vs {baseline_kind} {_fmt(old_v)}: "
-            f"worse by {_fmt(max(worse, 0.0))} (allowed {_fmt(allowed)})",
+        checks.append(
+            _bounded(challenger, baseline, config, baseline_kind, metric, allowed, "regression")
         )
 
     if config.max_guard_rise is not None:
         checks.append(_guard(challenger, baseline, config, baseline_kind))
+    if config.answers is not None:
+        checks += _answers(challenger, baseline, config, baseline_kind)
 
     passed = all(c.passed for c in checks)
     reasons = [("PASS " if c.passed else "FAIL ") + c.detail for c in checks]

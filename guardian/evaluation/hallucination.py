@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from guardian.core.schema import BEGIN_QUOTE, END_QUOTE, Chunk
 
-__all__ = ["RepoNames", "hallucination"]
+__all__ = ["RepoNames", "hallucination", "unknown_names"]
 
 _SPAN = re.compile(r"`([^`\n]+)`")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:\(\))?")
@@ -96,3 +96,19 @@ def hallucination(answer: str, prompt: str, names: RepoNames) -> str | None:
         if _unknown(span, names, prompt_words):
             return f"names {span.strip()!r}, which is not in the repo"
     return None
+
+
+def unknown_names(answer: str, prompt: str, names: RepoNames) -> list[str]:
+    """Every distinct name an answer gives that exists nowhere in the repo, the language or
+    the prompt (rule 1 above, outside quotes), in order of first mention; counts what
+    `hallucination` flags once."""
+    prompt_words = set(_WORD.findall(prompt))
+    unquoted = _QUOTE.sub(" ", answer)
+    spans = [m.group(1) for m in _SPAN.finditer(unquoted)]
+    spans += [m.group(0) for m in _BARE_PATH.finditer(_SPAN.sub(" ", unquoted))]
+    found: list[str] = []
+    for span in spans:
+        name = _LINES.sub("", span.strip()).removesuffix("()")
+        if name not in found and _unknown(span, names, prompt_words):
+            found.append(name)
+    return found

@@ -11,7 +11,10 @@ held-out questions about the mined code, closed-book and open-book: `probe_open`
 symbols of files the challenger was trained on. `hallucination_rate` is over every generated
 answer (guardian/evaluation/hallucination.py). `codebleu` and `syntax_valid_rate` score
 the code written for up to `code_items` "complete" questions of the split
-(guardian/evaluation/code.py). Each metric carries a paired bootstrap 95%
+(guardian/evaluation/code.py). Answer quality (guardian/steps/answering.py) asks what people
+ask — explain, how-to, where, usage, write the code — `ask_per_kind` of each, both modes:
+`answers_<mode>[_<kind>]` scores, `collapse_<mode>` (bare quote-and-token answers) and
+`invented_<mode>` (invented identifiers per answer). Each metric carries a paired bootstrap 95%
 interval, and so does the difference challenger - baseline (`difference_ci`), which
 `require_significant` gates on. With `grounded_quotes` (the default) every generation
 that has documents in its prompt quotes them verbatim (guardian/ml/grounding.py), as
@@ -37,6 +40,7 @@ from guardian.evaluation.metrics import exact_match, item_records, role_summary,
 from guardian.evaluation.stats import PairedItems, paired_intervals
 from guardian.ml.prompting import encode_example
 from guardian.ml.scoring import answer_nll, generate_with_cuts, spread
+from guardian.steps.answering import AskSettings, answer_metrics, run_asks
 from guardian.steps.base import StepContext, StepParams, StepResult, StepSpec
 from guardian.steps.encoding import encode_fitted
 from guardian.steps.probing import ProbeSettings, probe_metrics, prompt_text, run_probe
@@ -47,7 +51,8 @@ log = structlog.get_logger(__name__)
 # The figures the step reports in its own metrics (per role), beside metrics.json.
 STEP_METRICS = (
     "perplexity", "exact_match", "token_f1", "hallucination_rate", "probe_open", "probe_closed",
-    "guard_perplexity", "codebleu", "syntax_valid_rate",
+    "guard_perplexity", "codebleu", "syntax_valid_rate", "answers_open", "answers_closed",
+    "collapse_open", "collapse_closed",
 )  # fmt: skip
 ROLES = ("challenger", "baseline")
 
@@ -76,6 +81,13 @@ class Params(StepParams):
     )
     grounded_quotes: bool = Field(
         default=True, description="hold quotes to the prompt's documents, as `guardian ask` does"
+    )
+    ask_per_kind: int = Field(
+        default=4, ge=0, description="answer-quality questions per kind (0: off)"
+    )
+    ask_max_new_tokens: int = Field(default=160, gt=0)
+    ask_run_tests: bool = Field(
+        default=True, description="run the repo's tests against code answers (pass@1)"
     )
 
 
@@ -122,6 +134,15 @@ def run(ctx: StepContext, params: Params) -> StepResult:
         paired |= probe["paired"]
         write_jsonl(ctx.out_dir / "probe_items.jsonl", probe["items"])
         outputs.append("probe_items.jsonl")
+    if params.ask_per_kind and chunks is not None and names is not None:
+        asked = _answer_eval(roles, dataset, chunks, names, params, ctx)
+        if asked is not None:
+            report["answers"] = asked["summary"]
+            for r in ROLES:
+                report[r] |= answer_metrics(asked["summary"][r])
+            paired |= asked["paired"]
+            write_jsonl(ctx.out_dir / "answer_items.jsonl", asked["items"])
+            outputs.append("answer_items.jsonl")
     if params.code_items and chunks is not None:
         coded = _code_eval(roles, dataset, chunks, params)
         if coded is not None:
@@ -147,6 +168,22 @@ def run(ctx: StepContext, params: Params) -> StepResult:
     }
     metrics["n"] = len(samples)
     return StepResult(outputs=outputs, metrics=metrics)
+
+
+def _answer_eval(
+    roles: tuple[Role, Role],
+    dataset: Path,
+    chunks: list[Chunk],
+    names: RepoNames,
+    params: Params,
+    ctx: StepContext,
+) -> dict[str, Any] | None:
+    """The answer-quality questions, asked of both roles (steps/answering.py)."""
+    settings = AskSettings(
+        params.ask_per_kind, params.probe_k, params.ask_max_new_tokens, params.batch_size,
+        params.seed, params.grounded_quotes, params.ask_run_tests,
+    )  # fmt: skip
+    return run_asks(roles, dataset, chunks, names, settings, ctx.repo, ctx.commit)
 
 
 def _share(flags: list[bool]) -> float | None:
@@ -333,7 +370,7 @@ SPEC = StepSpec(
     needs=("model", "dataset", "chunks"),
     optional_needs=("baseline",),
     provides="metrics",
-    version="4",
+    version="5",
     libraries=("torch", "transformers", "peft"),
     extra_key=_guard_key,
 )

@@ -111,7 +111,7 @@ def run_probe(
     records, the paired per-item marks (for intervals) and each role's hallucinations."""
     seen = {str(s.metadata.get("path")) for s in read_jsonl(dataset / "train.jsonl", Sample)}
     items = build_probe(chunks, seen, seed=settings.seed, per_kind=settings.per_kind)
-    index = ContextIndex.for_synthesis(chunks, _synthesis(dataset))
+    index = ContextIndex.for_synthesis(chunks, synthesis_settings(dataset))
     prompts = probe_prompts(items, index, k=settings.k)
     runs: dict[str, dict[str, dict[str, list[Any]]]] = {}
     for role in roles:
@@ -193,7 +193,7 @@ def _records(
         yield row
 
 
-def _synthesis(dataset: Path) -> dict[str, Any]:
+def synthesis_settings(dataset: Path) -> dict[str, Any]:
     """The synthesis settings recorded in the dataset card (context sizes, instruction)."""
     try:
         card = json.loads((dataset / "card.json").read_text(encoding="utf-8"))

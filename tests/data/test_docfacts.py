@@ -216,3 +216,16 @@ def test_body_of_undedented_method_and_other_languages() -> None:
     assert body_of(chunk(language="javascript", code="function f() { return 1; }")) == ""
     assert body_of(chunk(code="def broken(:\n    pass")) == ""
     assert body_of(chunk(code="def f(x): return x + 1")) == "return x + 1"
+
+
+def test_overview_states_every_fact_as_prose() -> None:
+    from guardian.data.fields import overview
+
+    unit = chunk(signature="def add(a: int, b: int = 0) -> int", code="def add(a, b=0):\n    x")
+    text = overview(unit, "Add two numbers", ["total", "Cart.sum"])
+    assert text == (
+        "`add` is a function in `pkg/maths.py`. Add two numbers. It takes `a` and `b` and "
+        "returns `int`. It is used by `Cart.sum` and `total`."
+    )
+    bare = chunk(signature="def ping()", code="def ping():\n    pass", name="ping", qualname="ping")
+    assert overview(bare, "") == "`ping` is a function in `pkg/maths.py`."

@@ -3,7 +3,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guardian.data.retrieval import BM25, NearDupIndex, Neighbours, shingles, terms
+from guardian.data.retrieval import (
+    BM25,
+    Mention,
+    NameIndex,
+    NearDupIndex,
+    Neighbours,
+    mentions,
+    shingles,
+    terms,
+)
 
 DOCS = [
     "def reserve_stock(order, qty): reserve stock for an order",
@@ -95,3 +104,46 @@ def test_near_dup_index_grows_past_its_initial_capacity() -> None:
         index.add_if_new(f"unique sample number {i} about item {i * 7}") for i in range(1500)
     )
     assert kept == 1500
+
+
+def test_mentions_find_code_names_in_backticks_and_bare() -> None:
+    got = mentions("Does `PurchaseOrder.cancel()` call self.release or order_total(x)?")
+    assert got == [
+        Mention("PurchaseOrder.cancel", True),
+        Mention("release", True),
+        Mention("order_total", True),
+    ]
+    assert mentions("How do I cancel an order?") == [
+        Mention("cancel", False),
+        Mention("order", False),
+    ]
+    # a word written as code once is code everywhere; question words are never names
+    assert mentions("cancel or `cancel`? what function") == [Mention("cancel", True)]
+
+
+def test_mentions_skip_plain_words_opening_a_sentence() -> None:
+    assert mentions("List the fields of `Order`.") == [
+        Mention("fields", False),
+        Mention("Order", True),
+    ]
+    assert mentions("Which is it? Product. Catalog.cancel, or PluginManager") == [
+        Mention("Catalog.cancel", True),
+        Mention("PluginManager", True),
+    ]
+    assert mentions("Where is the List class?") == [Mention("List", True)]
+    assert mentions("cancel() does what?") == [Mention("cancel", True)]
+
+
+def test_mentions_leave_paths_and_file_names_to_the_path_rule() -> None:
+    assert mentions("What is in `inventory/pricing.py` and setup.py?") == []
+    assert mentions("see pkg/mod.py") == [Mention("see", False)]
+    assert mentions("`with_tax(net, rate=0.2)`") == [Mention("with_tax", True)]
+
+
+def test_name_index_finds_every_dot_suffix_of_a_full_name() -> None:
+    index = NameIndex([("pkg.orders.Order.cancel", 0), ("pkg.stock.cancel", 1), ("pkg.orders", 2)])
+    assert index.lookup("cancel") == [0, 1]
+    assert index.lookup("Order.cancel") == [0]
+    assert index.lookup("orders.Order.cancel") == index.lookup("pkg.orders.Order.cancel") == [0]
+    assert index.lookup("orders") == [2]
+    assert index.lookup("Order.cancel.x") == [] and index.lookup("rder.cancel") == []

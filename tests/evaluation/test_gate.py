@@ -10,21 +10,21 @@ from guardian.evaluation.gate import decide
 
 
 def test_directions_are_declared_never_guessed_from_the_name() -> None:
-    cfg = GateConfig(primary="perplexity")
+    cfg = GateConfig(answers=None, primary="perplexity")
     assert cfg.lower_is_better("perplexity") and cfg.lower_is_better("hallucination_rate")
     assert not cfg.lower_is_better("exact_match") and not cfg.lower_is_better("probe_open")
     # a metric whose name ends in _rate is not taken to be lower-is-better
     with pytest.raises(ValidationError, match="no direction for pass_rate"):
-        GateConfig(primary="pass_rate")
+        GateConfig(answers=None, primary="pass_rate")
     with pytest.raises(ValidationError, match="no direction for my_loss"):
-        GateConfig(max_regression={"my_loss": 0.1})
-    declared = GateConfig(primary="pass_rate", directions={"pass_rate": "higher"})
+        GateConfig(answers=None, max_regression={"my_loss": 0.1})
+    declared = GateConfig(answers=None, primary="pass_rate", directions={"pass_rate": "higher"})
     assert decide({"pass_rate": 0.9}, {"pass_rate": 0.5}, declared).passed
     assert not decide({"pass_rate": 0.4}, {"pass_rate": 0.5}, declared).passed
 
 
 def test_margin_over_champion_lower_is_better() -> None:
-    cfg = GateConfig(primary="perplexity", min_margin=0.10)
+    cfg = GateConfig(answers=None, primary="perplexity", min_margin=0.10)
     ok = decide({"perplexity": 8.0}, {"perplexity": 10.0}, cfg)
     assert ok.passed, ok.reasons
     assert "-20" not in ok.reasons[0] and "+20.0%" in ok.reasons[0]
@@ -34,13 +34,15 @@ def test_margin_over_champion_lower_is_better() -> None:
 
 
 def test_margin_higher_is_better_metric() -> None:
-    cfg = GateConfig(primary="exact_match", min_margin=0.5)
+    cfg = GateConfig(answers=None, primary="exact_match", min_margin=0.5)
     assert decide({"exact_match": 0.35}, {"exact_match": 0.2}, cfg).passed
     assert not decide({"exact_match": 0.25}, {"exact_match": 0.2}, cfg).passed
 
 
 def test_a_missing_baseline_value_fails_closed_unless_the_config_allows_it() -> None:
-    cfg = GateConfig(primary="perplexity", min_margin=0.1, max_regression={"probe_closed": 0.1})
+    cfg = GateConfig(
+        answers=None, primary="perplexity", min_margin=0.1, max_regression={"probe_closed": 0.1}
+    )
     for baseline in (None, {"exact_match": 0.3}):
         d = decide({"perplexity": 6.0, "probe_closed": 0.2}, baseline, cfg, baseline_kind="base")
         assert not d.passed
@@ -52,16 +54,19 @@ def test_a_missing_baseline_value_fails_closed_unless_the_config_allows_it() -> 
 
 
 def test_absolute_margin_is_in_the_metrics_own_units() -> None:
-    cfg = GateConfig(primary="probe_open", min_margin=0.15, margin="absolute")
+    cfg = GateConfig(answers=None, primary="probe_open", min_margin=0.15, margin="absolute")
     assert decide({"probe_open": 0.86}, {"probe_open": 0.70}, cfg).passed
     short = decide({"probe_open": 0.80}, {"probe_open": 0.70}, cfg)
     assert not short.passed and "+0.1 improvement (needs >= 0.15)" in short.reasons[0]
     # relative, the same pair is a 14% gain
-    assert decide({"probe_open": 0.80}, {"probe_open": 0.70}, GateConfig(min_margin=0.14)).passed
+    assert decide(
+        {"probe_open": 0.80}, {"probe_open": 0.70}, GateConfig(answers=None, min_margin=0.14)
+    ).passed
 
 
 def test_floors_and_regression_guard() -> None:
     cfg = GateConfig(
+        answers=None,
         primary="perplexity",
         floors={"exact_match": 0.2},
         max_regression={"exact_match": 0.05, "perplexity": 1.0},
@@ -81,14 +86,14 @@ def test_floors_and_regression_guard() -> None:
 
 
 def test_missing_or_nan_metric_fails_closed() -> None:
-    cfg = GateConfig(primary="perplexity", floors={"codebleu": 0.1})
+    cfg = GateConfig(answers=None, primary="perplexity", floors={"codebleu": 0.1})
     d = decide({"perplexity": math.nan}, {"perplexity": 3.0}, cfg)
     assert not d.passed
     assert {c.name for c in d.checks if not c.passed} == {"floor", "margin"}
 
 
 def test_decide_is_pure() -> None:
-    cfg = GateConfig(primary="perplexity", min_margin=0.05)
+    cfg = GateConfig(answers=None, primary="perplexity", min_margin=0.05)
     chal, champ = {"perplexity": 3.0}, {"perplexity": 4.0}
     first = decide(chal, champ, cfg)
     assert decide(chal, champ, cfg) == first
@@ -97,7 +102,11 @@ def test_decide_is_pure() -> None:
 
 def test_require_significant_needs_the_interval_of_the_difference_to_clear_the_margin() -> None:
     cfg = GateConfig(
-        primary="probe_open", min_margin=0.05, margin="absolute", require_significant=True
+        answers=None,
+        primary="probe_open",
+        min_margin=0.05,
+        margin="absolute",
+        require_significant=True,
     )
     chal, base = {"probe_open": 0.70}, {"probe_open": 0.50}
     sure = decide(chal, base, cfg, "base", {"probe_open": [0.08, 0.31]})
@@ -113,7 +122,7 @@ def test_require_significant_needs_the_interval_of_the_difference_to_clear_the_m
 
 
 def test_require_significant_on_a_lower_is_better_metric_uses_the_upper_end() -> None:
-    cfg = GateConfig(primary="perplexity", min_margin=0.10, require_significant=True)
+    cfg = GateConfig(answers=None, primary="perplexity", min_margin=0.10, require_significant=True)
     chal, base = {"perplexity": 8.0}, {"perplexity": 10.0}
     # relative: the difference -2 is a 20% gain; its interval's upper end -1.5 is 15%
     assert decide(chal, base, cfg, "champion", {"perplexity": [-2.6, -1.5]}).passed
@@ -122,7 +131,7 @@ def test_require_significant_on_a_lower_is_better_metric_uses_the_upper_end() ->
 
 
 def test_a_challenger_that_forgets_the_guard_set_is_refused() -> None:
-    cfg = GateConfig(primary="probe_open", min_margin=0.05, max_guard_rise=0.10)
+    cfg = GateConfig(answers=None, primary="probe_open", min_margin=0.05, max_guard_rise=0.10)
     better_on_repo = {"probe_open": 0.80, "guard_perplexity": 14.0}
     base = {"probe_open": 0.40, "guard_perplexity": 10.0}
     d = decide(better_on_repo, base, cfg, "base")
@@ -139,7 +148,7 @@ def test_a_challenger_that_forgets_the_guard_set_is_refused() -> None:
 
 
 def test_a_challenger_trained_on_too_few_samples_is_refused() -> None:
-    cfg = GateConfig(primary="probe_open", min_margin=0.05, min_train_samples=100)
+    cfg = GateConfig(answers=None, primary="probe_open", min_margin=0.05, min_train_samples=100)
     better, base = {"probe_open": 0.80}, {"probe_open": 0.40}
     few = decide(better, base, cfg, "base", train_samples=40)
     assert not few.passed
@@ -148,4 +157,52 @@ def test_a_challenger_trained_on_too_few_samples_is_refused() -> None:
     assert decide(better, base, cfg, "base", train_samples=100).passed
     unknown = decide(better, base, cfg, "base")
     assert not unknown.passed and "count unknown" in unknown.reasons[0]
-    assert decide(better, base, GateConfig(primary="probe_open", min_margin=0.05), "base").passed
+    assert decide(
+        better, base, GateConfig(answers=None, primary="probe_open", min_margin=0.05), "base"
+    ).passed
+
+
+def _answer_metrics(score: float, collapse: float, invented: float) -> dict[str, float]:
+    out = {"probe_open": 0.9, "collapse_open": collapse, "invented_open": invented}
+    out |= {f"answers_open_{k}": score for k in ("explain", "howto", "where", "usage", "code")}
+    return out
+
+
+def test_a_probe_gain_bought_by_collapsed_answers_is_refused() -> None:
+    cfg = GateConfig(primary="probe_open", min_margin=0.05, answers={"modes": ["open"]})
+    base = _answer_metrics(0.5, 0.0, 0.4) | {"probe_open": 0.3}
+    good = _answer_metrics(0.6, 0.05, 0.4)
+    decision = decide(good, base, cfg, "base")
+    assert decision.passed, decision.reasons
+    assert sum(c.metric.startswith("answers_open_") for c in decision.checks) == 5
+
+    collapsed = decide(_answer_metrics(0.6, 0.25, 0.4), base, cfg, "base")
+    assert not collapsed.passed
+    (bad,) = [c for c in collapsed.checks if not c.passed]
+    assert bad.name == "collapse" and "25%" in bad.detail and "10%" in bad.detail
+
+    worse = good | {"answers_open_howto": 0.30}  # 0.5 -> 0.3: a drop of 0.2 > 0.15
+    refused = decide(worse, base, cfg, "base")
+    assert [c.metric for c in refused.checks if not c.passed] == ["answers_open_howto"]
+
+    inventing = decide(good | {"invented_open": 0.6}, base, cfg, "base")
+    assert [c.metric for c in inventing.checks if not c.passed] == ["invented_open"]
+
+    missing = {k: v for k, v in good.items() if k != "answers_open_code"}
+    assert not decide(missing, base, cfg, "base").passed  # fails closed
+
+
+def test_answer_checks_cover_both_modes_by_default() -> None:
+    cfg = GateConfig(primary="probe_open")
+    metrics = {"probe_open": 0.9}
+    for mode in ("open", "closed"):
+        metrics |= {f"collapse_{mode}": 0.0, f"invented_{mode}": 0.0}
+        metrics |= {
+            f"answers_{mode}_{k}": 0.5 for k in ("explain", "howto", "where", "usage", "code")
+        }
+    decision = decide(metrics, metrics, cfg, "champion")
+    assert decision.passed, decision.reasons
+    assert {c.metric for c in decision.checks if c.name == "collapse"} == {
+        "collapse_open",
+        "collapse_closed",
+    }

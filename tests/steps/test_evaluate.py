@@ -18,7 +18,9 @@ from guardian.steps.base import StepContext
 from tests.tinymodel import make_tiny_base, tiny_dataset
 
 FAST = {"learning_rate": 2e-2, "batch_size": 4, "warmup_ratio": 0.0, "dropout": 0.0}
-EVAL = evaluate.Params(em_items=3, max_new_tokens=12, batch_size=4, probe_per_kind=0, guard_items=6)
+EVAL = evaluate.Params(
+    em_items=3, max_new_tokens=12, batch_size=4, probe_per_kind=0, guard_items=6, ask_per_kind=0
+)
 
 
 def _train(root: Path, base: Path, data: Path, name: str, steps: int) -> Path:
@@ -119,9 +121,21 @@ def test_probe_asks_both_models_the_same_questions(world: dict[str, Path], tmp_p
     out = tmp_path / "eval"
     out.mkdir()
     ctx = StepContext(repo=tmp_path, out_dir=out, home=world["root"] / "home", inputs=wired)
-    params = EVAL.model_copy(update={"probe_per_kind": 2, "probe_max_new_tokens": 8})
+    params = EVAL.model_copy(
+        update={
+            "probe_per_kind": 2,
+            "probe_max_new_tokens": 8,
+            "ask_per_kind": 1,
+            "ask_max_new_tokens": 12,
+        }
+    )
     result = evaluate.run(ctx, params)
-    assert result.outputs == ["metrics.json", "items.jsonl", "probe_items.jsonl"]
+    assert result.outputs == [
+        "metrics.json",
+        "items.jsonl",
+        "probe_items.jsonl",
+        "answer_items.jsonl",
+    ]
     report = json.loads((out / "metrics.json").read_text())
     rows = [json.loads(x) for x in (out / "probe_items.jsonl").read_text().splitlines()]
     assert len(rows) == report["probe"]["challenger"]["n"] == 10  # 5 kinds x 2
@@ -137,6 +151,14 @@ def test_probe_asks_both_models_the_same_questions(world: dict[str, Path], tmp_p
     recall = report["probe"]["challenger"]["retrieval_recall"]
     assert recall == round(sum(r["retrieved"] for r in rows) / len(rows), 4) and recall >= 0.8
     assert result.metrics["challenger_probe_open"] == report["challenger"]["probe_open"]
+    asked = [json.loads(x) for x in (out / "answer_items.jsonl").read_text().splitlines()]
+    assert asked and len({r["kind"] for r in asked}) >= 3  # one question per kind it can ask
+    for role in ("challenger", "baseline"):
+        for mode in ("closed", "open"):
+            marks = [r[f"{role}_{mode}_score"]["score"] for r in asked]
+            assert report["answers"][role][mode]["n"] == len(asked)
+            assert report[role][f"answers_{mode}"] == pytest.approx(sum(marks) / len(marks))
+            assert f"answers_{mode}" in report["difference_ci"]
     items = [json.loads(x) for x in (out / "items.jsonl").read_text().splitlines()]
     for role in ("challenger", "baseline"):
         # every generated answer is judged: 3 test-split ones, 10 closed- and 10 open-book

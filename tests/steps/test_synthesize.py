@@ -115,9 +115,9 @@ def test_test_split_is_by_file_val_is_untrained_wordings_of_trained_facts(tmp_pa
         "val": [],
         "test": sorted(paths["test"]),
     }
-    # 24 units x (3 RAFT wordings + a closed-book copy in each of 9); 8 files x (3 + 8)
-    assert sum(card["question_types"]["where"].values()) == 24 * (3 + 9)
-    assert sum(card["question_types"]["module"].values()) == 8 * (3 + 8)
+    # 24 units x (2 RAFT wordings + a closed-book copy in each of 9); 8 files x (2 + 8)
+    assert sum(card["question_types"]["where"].values()) == 24 * (2 + 9)
+    assert sum(card["question_types"]["module"].values()) == 8 * (2 + 8)
     no_val = load(run_step(tmp_path, make_chunks(8), Params(val_fraction=0.0), "nv"))
     assert not no_val["val"] and len(no_val["train"]) == len(data["train"]) + len(data["val"])
 
@@ -383,9 +383,9 @@ def test_module_questions_never_use_their_own_outline_as_a_distractor(tmp_path: 
     chunks = methods_only + [c for c in make_chunks(5) if c.path != "shop/mod00.py"]
     out = run_step(tmp_path, chunks, Params(test_fraction=0.0, val_fraction=0.0))
     modules = [x for x in all_samples(out) if x.metadata["question_type"] == "module"]
-    # module has repeat 3: three wordings of each file's outline question
+    # module has repeat 2: two wordings of each file's outline question
     paths = sorted(x.metadata["path"] for x in modules)
-    assert paths == sorted([f"shop/mod0{i}.py" for i in range(1, 5)] * 3)
+    assert paths == sorted([f"shop/mod0{i}.py" for i in range(1, 5)] * 2)
     for x in modules:
         ids = x.metadata["distractor_ids"]
         assert x.metadata["oracle_ids"] == [f"module:{x.metadata['path']}"]
@@ -409,10 +409,10 @@ def test_each_fact_in_several_wordings_with_closed_book_copies(tmp_path: Path) -
     ]  # fmt: skip
     raft = [x for x in where if x.input.startswith("Documents:")]
     plain = [x for x in where if not x.input.startswith("Documents:")]
-    # `where` has repeat 3 and closed_book: three wordings with context, and a plain copy in
-    # every wording (9), the three drawn for RAFT among them
+    # `where` has repeat 2 and closed_book: two wordings with context, and a plain copy in
+    # every wording (9), the two drawn for RAFT among them
     wordings = len(next(t for t in shipped_templates() if t.question_type == "where").phrasings())
-    assert len(raft) == 3 and len(plain) == wordings == 9
+    assert len(raft) == 2 and len(plain) == wordings == 9
     assert len({x.input for x in plain}) == 9 and len({x.output for x in plain}) >= 8
     assert all("shop/mod01.py" in x.output for x in where)
     assert {question_of(x.input) for x in raft} < {x.input for x in plain}

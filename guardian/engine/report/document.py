@@ -195,6 +195,8 @@ def build_report(store: StateStore, run: RunRecord, records: list[StepRecord]) -
         "examples": _examples(steps),
         "probe": metrics.get("probe"),
         "probe_examples": _probe_examples(steps),
+        "answers": metrics.get("answers"),
+        "answer_examples": _answer_examples(steps),
         "loss_curve": _loss_curve(steps),
         "card": _card(steps),
         "override": run.override.model_dump() if run.override else None,
@@ -237,6 +239,25 @@ def report_of(store: StateStore, run_id: str | None) -> dict[str, Any]:
             raise StateError(f"{store.home}: no runs yet (try `guardian run-once REPO`)")
         run_id = runs[0].id
     return build_report(store, store.runs.require(run_id), store.runs.steps(run_id))
+
+
+def _answer_examples(steps: list[_Step], limit: int = 5) -> list[dict[str, Any]]:
+    """One answer-quality question per kind with both models' open-book answers and marks."""
+    eval_dir = _step_dir(steps, "evaluate")
+    rows_file = eval_dir / "answer_items.jsonl" if eval_dir else None
+    if rows_file is None or not rows_file.is_file():
+        return []
+    picked: dict[str, dict[str, Any]] = {}
+    for line in rows_file.read_text().splitlines():
+        row = json.loads(line)
+        if row.get("kind") in picked:
+            continue
+        picked[row["kind"]] = {"kind": row["kind"], "question": row.get("question")}
+        for role in ("challenger", "baseline"):
+            picked[row["kind"]][f"{role}_answer"] = row.get(f"{role}_open_answer")
+            score = row.get(f"{role}_open_score") or {}
+            picked[row["kind"]][f"{role}_score"] = score.get("score")
+    return list(picked.values())[:limit]
 
 
 def write_report(store: StateStore, run_id: str) -> Path:

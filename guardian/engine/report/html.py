@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from guardian.engine.report.markdown import header_facts, metric_rows, verdict
+from guardian.engine.report.markdown import answer_rows, header_facts, metric_rows, verdict
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -129,6 +129,20 @@ def _probe(rep: dict[str, Any]) -> str:
     return f"<h2>Knowledge probe ({chal.get('n', 0)} questions)</h2>" + _table(head, rows) + extra
 
 
+def _answers(rep: dict[str, Any]) -> str:
+    head, rows = answer_rows(rep)
+    if not rows:
+        return ""
+    examples = "".join(
+        f"<p><b>{escape(ex['kind'])}</b>: {escape(str(ex['question']))}<br>"
+        f"challenger: {escape(str(ex.get('challenger_answer') or ''))}<br>"
+        f"baseline: {escape(str(ex.get('baseline_answer') or ''))}</p>"
+        for ex in rep.get("answer_examples") or []
+    )
+    body = [[_cell(c) for c in row] for row in rows]
+    return "<h2>Answer quality</h2>" + _table(head, body) + examples
+
+
 def _card(rep: dict[str, Any]) -> str:
     card = rep.get("card")
     if not card:
@@ -189,6 +203,7 @@ def render_html(rep: dict[str, Any]) -> str:
         _metrics(rep),
         "<h2>Training</h2>" + _loss_svg(rep.get("loss_curve") or []),
         _probe(rep),
+        _answers(rep),
         _card(rep),
         _examples(rep),
         "</body></html>",

@@ -10,6 +10,12 @@ TABLE_METRICS = (
     "probe_open",
     "probe_closed",
     "probe_closed_seen",
+    "answers_open",
+    "answers_closed",
+    "collapse_open",
+    "collapse_closed",
+    "invented_open",
+    "invented_closed",
     "perplexity",
     "exact_match",
     "token_f1",
@@ -181,6 +187,67 @@ def _probe(rep: dict[str, Any]) -> list[str]:
     return lines
 
 
+def answer_rows(rep: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The answer-quality table as text cells, header first: per kind (then all, collapse and
+    invented identifiers) the baseline's and the challenger's figures closed- and open-book."""
+    answers = rep.get("answers") or {}
+    if "challenger" not in answers:
+        return [], []
+    kind = rep.get("baseline_kind") or "baseline"
+    roles = (answers.get("baseline") or {}, answers["challenger"])
+    head = ["questions", f"{kind} closed", "challenger closed", f"{kind} open", "challenger open"]
+    kinds = sorted((roles[1].get("open") or {}).get("by_kind") or {})
+    rows = []
+    for label, key, fmt in (
+        *((k, k, _pct) for k in kinds),
+        ("all", "score", _pct),
+        ("collapsed (explain/how-to/code)", "collapse", _pct),
+        ("invented identifiers per answer", "invented_per_answer", number),
+    ):
+        cells = [label]
+        for mode in ("closed", "open"):
+            for role in roles:
+                row = role.get(mode) or {}
+                value = (
+                    (row.get("by_kind") or {}).get(key, {}).get("score")
+                    if key in kinds
+                    else row.get(key)
+                )
+                cells.append(fmt(value))
+        rows.append(cells)
+    return head, rows
+
+
+def _answers(rep: dict[str, Any]) -> list[str]:
+    head, rows = answer_rows(rep)
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Answer quality",
+        "",
+        "The questions people ask (explain, how-to, where, usage, write the code), built from "
+        "the repo's own facts in unseen words and scored by what the repo states: the right "
+        "symbol named, the docstring's content carried, prose rather than a bare quote, code "
+        "that parses with the right signature and passes the repo's tests for it.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    kind = rep.get("baseline_kind") or "baseline"
+    for ex in rep.get("answer_examples") or []:
+        lines += [
+            "",
+            f"**{ex['kind']}**: {_quote(ex['question'])}",
+            f"- challenger (open, {_pct(ex.get('challenger_score'))}): "
+            f"{_quote(ex.get('challenger_answer'))}",
+            f"- {kind} (open, {_pct(ex.get('baseline_score'))}): "
+            f"{_quote(ex.get('baseline_answer'))}",
+        ]
+    return lines
+
+
 def _steps(rep: dict[str, Any]) -> list[str]:
     if not rep["steps"]:
         return []
@@ -296,7 +363,8 @@ def render_markdown(rep: dict[str, Any]) -> str:
     if decision:
         lines += ["", "## Gate", ""]
         lines += [f"- {reason}" for reason in decision["reasons"]] or ["- (no checks configured)"]
-    lines += _metrics(rep) + _probe(rep) + _steps(rep) + _training(rep) + _examples(rep)
+    lines += _metrics(rep) + _probe(rep) + _answers(rep) + _steps(rep) + _training(rep)
+    lines += _examples(rep)
     if rep.get("promoted_path"):
         lines += ["", f"Champion model: `{rep['promoted_path']}`"]
     return "\n".join(lines) + "\n"
