@@ -47,8 +47,16 @@ def write_setup(tmp_path: Path, base: Path, max_steps: int = 12, margin: float =
         probe_per_kind=2,
         probe_max_new_tokens=8,
         guard_items=4,
+        ask_per_kind=1,
+        ask_max_new_tokens=8,
     )
-    skills["playbooks"]["demo"]["gate"] = {"primary": "perplexity", "min_margin": margin}
+    # These tests drive the loop with a tiny random model: the gate decides on perplexity
+    # alone (answer quality is gated in tests/evaluation/test_gate.py).
+    skills["playbooks"]["demo"]["gate"] = {
+        "primary": "perplexity",
+        "min_margin": margin,
+        "answers": None,
+    }
     (tmp_path / "skills.yaml").write_text(yaml.safe_dump(skills))
     cfg = {
         "skills_file": "skills.yaml",

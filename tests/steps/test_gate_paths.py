@@ -23,8 +23,10 @@ from guardian.steps.base import StepContext
 from tests.steps.test_evaluate import _train
 from tests.tinymodel import make_tiny_base, tiny_dataset
 
-EVAL = evaluate.Params(em_items=0, batch_size=8, probe_per_kind=0, guard_items=16, code_items=0)
-GATE = {"primary": "perplexity", "min_margin": 0.05, "require_significant": True}
+EVAL = evaluate.Params(
+    em_items=0, batch_size=8, probe_per_kind=0, guard_items=16, code_items=0, ask_per_kind=0
+)
+GATE = {"primary": "perplexity", "min_margin": 0.05, "require_significant": True, "answers": None}
 
 
 def _guard_data(root: Path) -> Path:
@@ -133,7 +135,7 @@ def test_a_gain_inside_the_noise_is_refused_with_require_significant(
     # judge whichever is ahead on average as the challenger: the plain gate takes its gain...
     if chal["perplexity"] > champ["perplexity"]:
         chal, champ, lo, hi = champ, chal, -hi, -lo
-    plain = GateConfig(primary="perplexity", min_margin=0.0, margin="absolute")
+    plain = GateConfig(primary="perplexity", min_margin=0.0, margin="absolute", answers=None)
     assert decide(chal, champ, plain, "champion").passed
     # ...require_significant sees that the interval of the difference reaches the wrong side
     strict = GateConfig(**{**GATE, "min_margin": 0.0, "margin": "absolute"})
