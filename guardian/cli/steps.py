@@ -227,6 +227,9 @@ def evaluate(
         int | None, typer.Option(help="guard-set items to score (0: the whole shipped set)")
     ] = None,
     probe_per_kind: Annotated[int | None, typer.Option(help="probe questions per kind")] = None,
+    ask_per_kind: Annotated[
+        int | None, typer.Option(help="answer-quality questions per kind (with --chunks)")
+    ] = None,
     code_items: Annotated[int | None, typer.Option(help="items for CodeBLEU")] = None,
     chunks: Annotated[
         Path | None,
@@ -251,17 +254,20 @@ def evaluate(
     if chunks is not None and not chunks.is_file():
         raise DataError(f"{chunks}: file not found [--chunks]")
     probe_file = out_file.with_suffix(".probe.jsonl")
+    answers_file = out_file.with_suffix(".answers.jsonl")
     if chunks is not None:
         check_out_file(probe_file, "--out (its .probe.jsonl)")
+        check_out_file(answers_file, "--out (its .answers.jsonl)")
     knobs: dict[str, int | None] = {
         "em_items": em_items,
         "guard_items": guard_items,
         "probe_per_kind": probe_per_kind,
+        "ask_per_kind": ask_per_kind,
         "code_items": code_items,
     }
     params = Params.model_validate({k: v for k, v in knobs.items() if v is not None})
     if chunks is None:
-        params = params.model_copy(update={"probe_per_kind": 0})
+        params = params.model_copy(update={"probe_per_kind": 0, "ask_per_kind": 0})
     with workspace(cfg.home, "evaluate") as tmp:
         inputs = {"model": model_dir, "dataset": _dataset_dir(data, tmp, only_split="test")}
         if baseline is not None:
@@ -274,4 +280,6 @@ def evaluate(
         place_file(tmp / "out" / "items.jsonl", items_file)
         if chunks is not None:
             place_file(tmp / "out" / "probe_items.jsonl", probe_file)
+            if (tmp / "out" / "answer_items.jsonl").is_file():
+                place_file(tmp / "out" / "answer_items.jsonl", answers_file)
     out.print(f"wrote {out_file}", highlight=False)

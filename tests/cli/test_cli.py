@@ -170,11 +170,14 @@ def test_steps_by_hand(tmp_path: Path, small_repo: Path) -> None:
     proc = guardian(
         "evaluate", str(model), "--data", str(data), "--out", str(probed), "--em-items", "0",
         "--chunks", str(chunks), "--probe-per-kind", "2", "--guard-items", "4", "--code-items", "0",
+        "--ask-per-kind", "1",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(probed.read_text())
     rows = probed.with_suffix(".probe.jsonl").read_text().splitlines()
     assert doc["probe"]["challenger"]["n"] == len(rows) > 0
+    asked = probed.with_suffix(".answers.jsonl").read_text().splitlines()
+    assert doc["answers"]["challenger"]["open"]["n"] == len(asked) > 0
 
 
 def test_bad_inputs_give_one_line(tmp_path: Path) -> None:
