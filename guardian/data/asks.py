@@ -136,6 +136,7 @@ class _Repo:
         self.chunks = sorted(chunks, key=lambda c: (c.path, c.start_line, c.qualname))
         self.seen = set(seen)
         self.short = Counter(c.name for c in self.chunks)
+        self.callers = callers_of(self.chunks)
         self.tests = tests_exercising(self.chunks)
         self.top = {c.id for cs in top_level(self.chunks).values() for c in cs}
 
@@ -152,8 +153,7 @@ class _Repo:
         """The item asking `question` about `chunk`, with everything its score needs."""
         params = parameter_names(chunk) or []
         summary = summary_of(chunk.docstring)
-        unique = self.short[chunk.name] == 1 and not chunk.name.startswith("__")
-        callers = _callers_among(chunk, self.chunks) if unique else []
+        callers = self.callers.get(chunk.id, [])
         plain_callers = [q for q in callers if not q.split(".")[-1].startswith("test")]
         docs = [chunk.id] + ([f"module:{chunk.path}"] if chunk.id in self.top else [])
         key = "\x00".join([kind, chunk.path, chunk.qualname, str(index)])
