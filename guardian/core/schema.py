@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -49,6 +50,8 @@ class Chunk(StrictModel):
 BEGIN_QUOTE = "##begin_quote##"
 END_QUOTE = "##end_quote##"
 ANSWER_TAG = "<ANSWER>:"
+# A quoted span of an answer, its text as group 1.
+QUOTED = re.compile(re.escape(BEGIN_QUOTE) + "(.*?)" + re.escape(END_QUOTE), re.S)
 
 
 def tagged_answer(text: str) -> str | None:

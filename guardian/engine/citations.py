@@ -13,9 +13,8 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel
 
-from guardian.core.schema import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE, Chunk
+from guardian.core.schema import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE, QUOTED, Chunk
 
-_QUOTE = re.compile(re.escape(BEGIN_QUOTE) + "(.*?)" + re.escape(END_QUOTE), re.S)
 _LABEL = re.compile(r"##\s*Reason\s*:\s*", re.I)
 
 
@@ -35,7 +34,7 @@ def readable(raw: str) -> str:
     reasoning labels removed (the quoted words stay, in quotation marks)."""
     head, sep, tail = raw.rpartition(ANSWER_TAG)
     text = tail if sep and tail.strip() else raw
-    text = _QUOTE.sub(lambda m: f"“{m.group(1).strip()}”", text)
+    text = QUOTED.sub(lambda m: f"“{m.group(1).strip()}”", text)
     text = text.replace(BEGIN_QUOTE, "").replace(END_QUOTE, "").replace(ANSWER_TAG, "")
     return _LABEL.sub("", text).strip()
 
@@ -65,7 +64,7 @@ def _locate(quote: str, chunk: Chunk) -> int | None:
 def cite(raw: str, doc_ids: Sequence[str], chunks: Mapping[str, Chunk]) -> list[Citation]:
     """The documents an answer quoted, as `path:line` citations in the order quoted."""
     found: list[Citation] = []
-    for match in _QUOTE.finditer(raw):
+    for match in QUOTED.finditer(raw):
         quote = match.group(1).strip()
         if not quote:
             continue

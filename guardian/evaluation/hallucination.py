@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from guardian.core.schema import BEGIN_QUOTE, END_QUOTE, Chunk
+from guardian.core.schema import QUOTED, Chunk
 
 __all__ = ["RepoNames", "hallucination", "unknown_names"]
 
@@ -33,7 +33,6 @@ _SPAN = re.compile(r"`([^`\n]+)`")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:\(\))?")
 _PATH = re.compile(r"[\w.-]+(?:/[\w.-]+)*\.[A-Za-z]\w*")
 _BARE_PATH = re.compile(r"(?<![\w/.-])[\w.-]+(?:/[\w.-]+)+\.[A-Za-z]\w*")
-_QUOTE = re.compile(re.escape(BEGIN_QUOTE) + "(.*?)" + re.escape(END_QUOTE), re.S)
 _WORD = re.compile(r"\w+")
 _LINES = re.compile(r":\d+(?:-\d+)?$")
 _ALWAYS = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {"self", "cls"}
@@ -84,12 +83,12 @@ def _unknown(span: str, names: RepoNames, prompt_words: set[str]) -> bool:
 def hallucination(answer: str, prompt: str, names: RepoNames) -> str | None:
     """Why an answer is hallucinated (one line naming the span), or None when it is not."""
     flat_prompt = _flat(prompt)
-    for quoted in _QUOTE.findall(answer):
+    for quoted in QUOTED.findall(answer):
         text = _flat(quoted)
         if text and text not in flat_prompt:
             return f"quotes text not in its prompt: {text[:80]!r}"
     prompt_words = set(_WORD.findall(prompt))
-    unquoted = _QUOTE.sub(" ", answer)
+    unquoted = QUOTED.sub(" ", answer)
     spans = [m.group(1) for m in _SPAN.finditer(unquoted)]
     spans += [m.group(0) for m in _BARE_PATH.finditer(_SPAN.sub(" ", unquoted))]
     for span in spans:
@@ -103,7 +102,7 @@ def unknown_names(answer: str, prompt: str, names: RepoNames) -> list[str]:
     the prompt (rule 1 above, outside quotes), in order of first mention; counts what
     `hallucination` flags once."""
     prompt_words = set(_WORD.findall(prompt))
-    unquoted = _QUOTE.sub(" ", answer)
+    unquoted = QUOTED.sub(" ", answer)
     spans = [m.group(1) for m in _SPAN.finditer(unquoted)]
     spans += [m.group(0) for m in _BARE_PATH.finditer(_SPAN.sub(" ", unquoted))]
     found: list[str] = []
