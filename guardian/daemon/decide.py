@@ -25,7 +25,8 @@ def decide_job(
     reasons = [r.split(" ", 1)[-1] for r in payload.reasons]
     events = {event_of(r) for r in reasons} or {"manual"}
     event = next((e for e in ("manual", "tag", "schedule") if e in events), "commit")
-    judged = verdict(home, skills, repo, playbook_name, event)
+    with StateStore(home) as store:
+        judged = verdict(store, skills, repo, playbook_name, event)
     return judged.run, judged.reason
 
 

@@ -67,18 +67,17 @@ def since_commit(store: StateStore, repo_id: int | None, skill: str | None) -> s
 
 
 def verdict(
-    home: Path, skills: SkillsFile, repo: Path, playbook_name: str, event: Event = "commit"
+    store: StateStore, skills: SkillsFile, repo: Path, playbook_name: str, event: Event = "commit"
 ) -> Verdict:
     """Run or not for `event` on the repo as it is now: the one answer `guardian plan` shows
     and the daemon acts on. A HEAD a finished run already took is not run again unless asked
     for by hand; otherwise the playbook's trigger policy decides (engine/change.py)."""
     playbook = skills.playbook(playbook_name)
-    with StateStore(home) as store:
-        repo_id = store.db.repo_id(repo)
-        since = since_commit(store, repo_id, model_skill(skills, playbook))
-        waited = minutes_since_last_run(store, repo_id)
-        finished = ("succeeded", "promotion_pending")
-        last = store.runs.last(repo_id, finished) if repo_id is not None else None
+    repo_id = store.db.repo_id(repo)
+    since = since_commit(store, repo_id, model_skill(skills, playbook))
+    waited = minutes_since_last_run(store, repo_id)
+    finished = ("succeeded", "promotion_pending")
+    last = store.runs.last(repo_id, finished) if repo_id is not None else None
     change = change_since(repo, since, playbook.trigger.paths)
     if event != "manual" and last is not None and last.commit_sha == change.head:
         reason = f"HEAD {change.head[:7]} already ran (run {last.id})"
@@ -120,7 +119,7 @@ def make_plan(
         repo_id = store.db.repo_id(repo)
         train_skill = model_skill(skills, playbook)
         champ = store.registry.champion(repo_id, train_skill) if repo_id and train_skill else None
-    judged = verdict(config.home, skills, repo, name, event)
+        judged = verdict(store, skills, repo, name, event)
     change = judged.change
     walk = KeyWalk(config, skills, commit, champ)
     steps: list[PlannedStep] = []
